@@ -1,0 +1,82 @@
+"""
+txws: WebSocket (RFC 6455) servers and clients for Twisted.
+
+A handler is called with each connection::
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    txws.serve(echo, "tcp:8765")
+
+and a client is a Deferred away::
+
+    websocket = await txws.connect("ws://localhost:8765/")
+"""
+
+from ._version import __version__
+from .client import ClientOptions, WebSocketClientFactory, WebSocketClientProtocol, connect
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidHeader,
+    InvalidMessage,
+    InvalidOrigin,
+    InvalidState,
+    InvalidStatus,
+    InvalidUpgrade,
+    InvalidURI,
+    InvalidUTF8,
+    InvalidVersion,
+    NegotiationError,
+    OpenTimeout,
+    PayloadTooBig,
+    ProtocolError,
+    RedirectError,
+    WebSocketError,
+)
+from .frames import CloseCode, Opcode
+from .http import Headers, Request, Response
+from .protocol import Options, State, WebSocketProtocol
+from .server import ServerOptions, WebSocketServerFactory, WebSocketServerProtocol, serve
+
+__all__ = [
+    "__version__",
+    "serve",
+    "connect",
+    "State",
+    "Options",
+    "ServerOptions",
+    "ClientOptions",
+    "WebSocketProtocol",
+    "WebSocketServerProtocol",
+    "WebSocketServerFactory",
+    "WebSocketClientProtocol",
+    "WebSocketClientFactory",
+    "Headers",
+    "Request",
+    "Response",
+    "CloseCode",
+    "Opcode",
+    "WebSocketError",
+    "InvalidURI",
+    "InvalidHandshake",
+    "InvalidMessage",
+    "InvalidStatus",
+    "InvalidHeader",
+    "InvalidUpgrade",
+    "InvalidOrigin",
+    "InvalidVersion",
+    "NegotiationError",
+    "RedirectError",
+    "OpenTimeout",
+    "ProtocolError",
+    "InvalidUTF8",
+    "PayloadTooBig",
+    "InvalidState",
+    "ConnectionClosed",
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
+]

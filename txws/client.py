@@ -1,0 +1,329 @@
+"""
+WebSocket clients: the client side of the opening handshake, the factory,
+and L{connect}, which follows redirects and verifies TLS by default.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Iterable
+
+import hyperlink
+from twisted.internet import defer
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.protocol import ClientFactory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ._version import __version__
+from .exceptions import (
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidURI,
+    OpenTimeout,
+    RedirectError,
+)
+from .extensions import negotiateClient, offerClient
+from .handshake import buildRequest, checkResponse, generateKey
+from .http import Response, checkIncomplete, findHeadEnd, parseResponse
+from .protocol import CONNECTING, Options, WebSocketProtocol
+from .uri import WebSocketURI, fromURL, parseURI
+
+__all__ = ["ClientOptions", "WebSocketClientProtocol", "WebSocketClientFactory",
+           "connect", "MAX_REDIRECTS"]
+
+log = Logger()
+
+MAX_REDIRECTS = 10
+"""Most redirects L{connect} follows."""
+
+DEFAULT_USER_AGENT = (
+    f"Python/{sys.version_info.major}.{sys.version_info.minor} txws/{__version__}"
+)
+
+_REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
+# Largest error-response body kept for InvalidStatus.response.
+_MAX_BODY = 2**16
+
+
+class ClientOptions(Options):
+    """
+    L{Options} plus the client's own settings.
+
+    @ivar origin: the Origin header to send; default none.
+    @ivar additionalHeaders: more request headers, a dict or (name, value)
+        pairs.
+    @ivar userAgentHeader: the User-Agent header; C{None} leaves it out.
+    """
+
+    __slots__ = ("origin", "additionalHeaders", "userAgentHeader")
+
+    def __init__(
+        self,
+        *,
+        origin: str | None = None,
+        additionalHeaders: dict[str, str] | Iterable[tuple[str, str]] = (),
+        userAgentHeader: str | None = DEFAULT_USER_AGENT,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self.origin = origin
+        self.additionalHeaders = (list(additionalHeaders.items())
+                                  if isinstance(additionalHeaders, dict)
+                                  else list(additionalHeaders))
+        self.userAgentHeader = userAgentHeader
+
+
+class _Redirect(InvalidStatus):
+    """The server redirected us; L{connect} follows C{location}."""
+
+    def __init__(self, response: Response, location: str) -> None:
+        super().__init__(response)
+        self.location = location
+
+
+class WebSocketClientProtocol(WebSocketProtocol):
+    """The client side of a connection."""
+
+    isClient = True
+    options = ClientOptions()
+    factory: WebSocketClientFactory | None = None
+    _key = ""
+    _responseBuffer: bytearray | None = None
+    _pendingResponse: Response | None = None
+    _bodyLength = 0
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        options = self.options
+        self._key = generateKey()
+        self._responseBuffer = bytearray()
+        self.request = buildRequest(
+            self.factory.uri,
+            self._key,
+            origin=options.origin,
+            subprotocols=options.subprotocols,
+            extensions=offerClient(options.extensions),
+            additionalHeaders=options.additionalHeaders,
+            userAgentHeader=options.userAgentHeader,
+        )
+        self.transport.write(self.request.serialize())
+
+    def dataReceived(self, data: bytes) -> None:
+        """Read the server's answer; after it, frames go to the parser."""
+        buf = self._responseBuffer
+        if buf is None:
+            return
+        searched = len(buf)
+        buf += data
+        if self._pendingResponse is not None:
+            self._readBody()
+            return
+        end = findHeadEnd(buf, searched - 3)
+        try:
+            if end < 0:
+                checkIncomplete(buf, request=False)
+                return
+            response = parseResponse(bytes(buf[:end]))
+        except InvalidHandshake as e:
+            self._handshakeFailed(Failure(e))
+            return
+        del buf[:end]
+        if response.status == 101:
+            self._checkResponse(response)
+            return
+        length = response.headers.getAll("Content-Length")
+        try:
+            self._bodyLength = min(int(length[0]), _MAX_BODY) if len(length) == 1 else 0
+        except ValueError:
+            self._bodyLength = 0
+        self._pendingResponse = response
+        self._readBody()
+
+    def _readBody(self) -> None:
+        buf = self._responseBuffer
+        if len(buf) < self._bodyLength:
+            return
+        response = self._pendingResponse
+        response.body = bytes(buf[:self._bodyLength])
+        self._pendingResponse = None
+        location = response.headers.getAll("Location")
+        if response.status in _REDIRECT_STATUSES and len(location) == 1:
+            error: InvalidStatus = _Redirect(response, location[0])
+        else:
+            error = InvalidStatus(response)
+        self._handshakeFailed(Failure(error))
+
+    def _checkResponse(self, response: Response) -> None:
+        self.response = response
+        try:
+            self.subprotocol = checkResponse(response, self._key,
+                                             self.options.subprotocols)
+            self.extensions = negotiateClient(
+                response.headers.getAll("Sec-WebSocket-Extensions"),
+                self.options.extensions)
+        except InvalidHandshake as e:
+            self._handshakeFailed(Failure(e))
+            return
+        leftover = bytes(self._responseBuffer)
+        self._responseBuffer = None
+        self._open(leftover)
+        if self.factory is not None:
+            self.factory._handshakeDone(self)
+
+    def _handshakeFailed(self, failure: Failure) -> None:
+        self._responseBuffer = None
+        if self.factory is not None:
+            self.factory._handshakeFailed(failure)
+        self.transport.abortConnection()
+
+    def _handshakeTimedOut(self) -> None:
+        if self.factory is not None:
+            self.factory._handshakeFailed(Failure(OpenTimeout(
+                f"opening handshake not done in {self.options.openTimeout} s")))
+
+    def connectionLost(self, reason: Failure = None) -> None:
+        if self.state is CONNECTING and self.factory is not None:
+            if reason is None or reason.check(ConnectionDone, ConnectionLost):
+                reason = Failure(InvalidMessage(
+                    "connection closed during the opening handshake"))
+            self.factory._handshakeFailed(reason)
+        super().connectionLost(reason)
+
+
+class WebSocketClientFactory(ClientFactory):
+    """
+    Builds the client connection to C{uri}; use it with any Twisted stream
+    client endpoint. L{handshake} fires with the protocol once it is open,
+    or fails with the reason the handshake failed. Keyword options are those
+    of L{ClientOptions}.
+    """
+
+    protocol = WebSocketClientProtocol
+
+    def __init__(self, uri: str | WebSocketURI, **options: Any) -> None:
+        self.uri = parseURI(uri) if isinstance(uri, str) else uri
+        self.options = ClientOptions(**options)
+        self.handshake: defer.Deferred = defer.Deferred(self._cancel)
+        self._protocol: WebSocketClientProtocol | None = None
+
+    def buildProtocol(self, addr: Any) -> WebSocketClientProtocol:
+        p = self.protocol()
+        p.factory = self
+        p.options = self.options
+        self._protocol = p
+        return p
+
+    def _handshakeDone(self, protocol: WebSocketClientProtocol) -> None:
+        if not self.handshake.called:
+            self.handshake.callback(protocol)
+
+    def _handshakeFailed(self, failure: Failure) -> None:
+        if not self.handshake.called:
+            self.handshake.errback(failure)
+
+    def _cancel(self, d: defer.Deferred) -> None:
+        p = self._protocol
+        if p is not None and p.transport is not None and p.state is CONNECTING:
+            p.transport.abortConnection()
+
+
+def _endpointFor(reactor: Any, uri: WebSocketURI, tlsOptions: Any,
+                 timeout: float | None) -> IStreamClientEndpoint:
+    endpoint = HostnameEndpoint(reactor, uri.host, uri.port,
+                                timeout=timeout if timeout is not None else 30)
+    if uri.secure:
+        if tlsOptions is None:
+            from twisted.internet.ssl import optionsForClientTLS
+
+            tlsOptions = optionsForClientTLS(uri.host)
+        endpoint = wrapClientTLS(tlsOptions, endpoint)
+    return endpoint
+
+
+def connect(uri: str, reactor: Any = None, *,
+            endpoint: IStreamClientEndpoint | None = None,
+            tlsOptions: Any = None,
+            **options: Any) -> defer.Deferred:
+    """
+    Open a WebSocket connection to C{uri}; fires with the open
+    L{WebSocketClientProtocol}.
+
+    C{wss://} verifies the server's certificate against the system's trust
+    roots for the URI's host; pass C{tlsOptions} (for instance
+    C{optionsForClientTLS(host, trustRoot=...)}) to change that. C{endpoint}
+    replaces the TCP connection (a Unix socket, a proxy); the URI still gives
+    the Host header and the path. Redirects (301, 302, 303, 307, 308) are
+    followed, at most L{MAX_REDIRECTS}; wss:// to ws:// is refused with
+    L{RedirectError}. The whole of it, redirects included, must finish within
+    C{openTimeout} or it fails with L{OpenTimeout}. Other keyword options are
+    those of L{ClientOptions}.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    options.setdefault("reactor", reactor)
+    parsed = parseURI(uri)
+    ClientOptions(**options)  # check the options before connecting
+    d = defer.ensureDeferred(_connect(parsed, reactor, endpoint, tlsOptions, options))
+    timeout = options.get("openTimeout", Options().openTimeout)
+    if timeout is not None:
+        timedOut = []
+
+        def onTimeout(result: Any, timeout: float) -> Any:
+            timedOut.append(True)
+            return result
+
+        d.addTimeout(timeout, reactor, onTimeoutCancel=onTimeout)
+
+        def translate(failure: Failure) -> Failure:
+            if timedOut and failure.check(defer.CancelledError, defer.TimeoutError):
+                return Failure(OpenTimeout(f"could not connect to {uri} in {timeout} s"))
+            return failure
+
+        d.addErrback(translate)
+    return d
+
+
+async def _connect(uri: WebSocketURI, reactor: Any,
+                   endpoint: IStreamClientEndpoint | None, tlsOptions: Any,
+                   options: dict[str, Any]) -> WebSocketClientProtocol:
+    original = uri
+    for _ in range(MAX_REDIRECTS + 1):
+        factory = WebSocketClientFactory(uri, **options)
+        sameAuthority = (uri.secure, uri.host, uri.port) == (
+            original.secure, original.host, original.port)
+        if endpoint is not None and sameAuthority:
+            target = endpoint
+        else:
+            target = _endpointFor(reactor, uri, tlsOptions if sameAuthority else None,
+                                  options.get("openTimeout", 10.0))
+        connecting = target.connect(factory)
+        try:
+            await connecting
+        except BaseException:
+            factory.handshake.cancel()
+            factory.handshake.addErrback(lambda f: None)
+            raise
+        try:
+            return await factory.handshake
+        except _Redirect as redirect:
+            uri = _redirectTarget(uri, redirect.location)
+            log.info("Redirected to {uri}", uri=str(uri))
+    raise RedirectError(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _redirectTarget(current: WebSocketURI, location: str) -> WebSocketURI:
+    try:
+        target = hyperlink.URL.from_text(str(current)).click(location)
+    except (hyperlink.URLParseError, ValueError) as e:
+        raise RedirectError(f"invalid redirect location {location!r}: {e}") from None
+    try:
+        new = fromURL(target)
+    except InvalidURI as e:
+        raise RedirectError(f"cannot follow redirect to {location!r}: {e.why}") from None
+    if current.secure and not new.secure:
+        raise RedirectError(f"refusing redirect from {current} to {new}: not secure")
+    return new

@@ -1,0 +1,438 @@
+"""
+The WebSocket framing protocol: RFC 6455, section 5 (and 7.4 for close codes).
+
+Pure codec: no I/O and no Twisted. L{Parser} is fed bytes as they arrive and
+reports message data through a callback; L{serializeFrame} builds frames;
+L{applyMask} masks and unmasks; L{Close} reads and writes close payloads.
+
+The parser streams: the payload of a data frame is handed over as soon as any
+of it has arrived (so invalid UTF-8 can be refused before the frame is
+complete, and a large frame is never buffered twice). Only frame headers and
+control frames, 139 bytes at most, are buffered.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import struct
+from dataclasses import dataclass
+from typing import Callable
+
+from .exceptions import InvalidUTF8, PayloadTooBig, ProtocolError
+
+__all__ = [
+    "Opcode",
+    "CloseCode",
+    "Frame",
+    "Close",
+    "Parser",
+    "applyMask",
+    "serializeFrame",
+    "parseFrames",
+    "RSV1",
+    "RSV2",
+    "RSV3",
+]
+
+OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
+OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
+
+RSV1, RSV2, RSV3 = 0x40, 0x20, 0x10
+
+_DATA_OPCODES = frozenset((OP_CONT, OP_TEXT, OP_BINARY))
+_CONTROL_OPCODES = frozenset((OP_CLOSE, OP_PING, OP_PONG))
+
+
+class Opcode(enum.IntEnum):
+    """Frame opcodes (RFC 6455, 5.2)."""
+
+    CONT = OP_CONT
+    TEXT = OP_TEXT
+    BINARY = OP_BINARY
+    CLOSE = OP_CLOSE
+    PING = OP_PING
+    PONG = OP_PONG
+
+
+class CloseCode(enum.IntEnum):
+    """Close status codes (RFC 6455, 7.4.1, and the IANA registry)."""
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS_RCVD = 1005
+    ABNORMAL_CLOSURE = 1006
+    INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015
+
+
+# Codes that may appear in a close frame (7.4.1-7.4.2): 1005, 1006 and 1015
+# are reserved for reporting and never sent; 3000-4999 are for libraries,
+# frameworks and applications.
+_SENDABLE_CODES = frozenset(
+    (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014)
+)
+
+
+def isSendableCloseCode(code: int) -> bool:
+    """Whether C{code} may be carried in a close frame."""
+    return code in _SENDABLE_CODES or 3000 <= code <= 4999
+
+
+def applyMask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
+    """
+    XOR C{data} with the 4-byte C{mask} repeated (RFC 6455, 5.3).
+
+    Masking and unmasking are the same operation. The whole buffer is XORed
+    as one integer, which is far faster in CPython than a loop over bytes.
+    """
+    n = len(data)
+    if not n:
+        return b""
+    key = (mask * ((n + 3) >> 2))[:n] if n != 4 else mask
+    return (
+        int.from_bytes(data, "little") ^ int.from_bytes(key, "little")
+    ).to_bytes(n, "little")
+
+
+_pack_B2 = struct.Struct("!BB").pack
+_pack_B2H = struct.Struct("!BBH").pack
+_pack_B2Q = struct.Struct("!BBQ").pack
+_unpack_H = struct.Struct("!H").unpack_from
+_unpack_Q = struct.Struct("!Q").unpack_from
+
+
+def frameHeader(opcode: int, length: int, fin: bool = True, rsv: int = 0,
+                mask: bytes | None = None) -> bytes:
+    """The header of a frame carrying C{length} payload bytes."""
+    b0 = (0x80 if fin else 0) | rsv | opcode
+    m = 0x80 if mask is not None else 0
+    if length < 126:
+        header = _pack_B2(b0, m | length)
+    elif length < 0x10000:
+        header = _pack_B2H(b0, m | 126, length)
+    else:
+        header = _pack_B2Q(b0, m | 127, length)
+    if mask is not None:
+        header += mask
+    return header
+
+
+def serializeFrame(opcode: int, payload: bytes = b"", fin: bool = True,
+                   rsv: int = 0, mask: bytes | bool | None = None) -> bytes:
+    """
+    One whole frame as bytes.
+
+    C{mask} is a 4-byte masking key, C{True} for a random one (clients must
+    mask, RFC 6455 5.3), or C{None} for no masking (servers).
+    """
+    if mask is True:
+        mask = os.urandom(4)
+    elif mask is False:
+        mask = None
+    header = frameHeader(opcode, len(payload), fin, rsv, mask)
+    if mask is not None:
+        return header + applyMask(payload, mask)
+    return header + bytes(payload)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A whole frame, for tests and tools; the hot path does not build these."""
+
+    opcode: int
+    payload: bytes = b""
+    fin: bool = True
+    rsv: int = 0
+
+    def serialize(self, mask: bytes | bool | None = None) -> bytes:
+        return serializeFrame(self.opcode, self.payload, self.fin, self.rsv, mask)
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """
+    The payload of a close frame (RFC 6455, 5.5.1): a code and a reason.
+
+    An empty payload reads as code 1005 (no status received) and serializes
+    back to an empty payload.
+    """
+
+    code: int
+    reason: str = ""
+
+    @classmethod
+    def parse(cls, data: bytes) -> Close:
+        """Read a close payload, raising L{ProtocolError} or L{InvalidUTF8}."""
+        if not data:
+            return cls(CloseCode.NO_STATUS_RCVD, "")
+        if len(data) == 1:
+            raise ProtocolError("close frame payload of 1 byte")
+        (code,) = _unpack_H(data)
+        if not isSendableCloseCode(code):
+            raise ProtocolError(f"invalid close code {code}")
+        try:
+            reason = bytes(data[2:]).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidUTF8("invalid UTF-8 in close reason") from None
+        return cls(code, reason)
+
+    def serialize(self) -> bytes:
+        """The close payload; raises C{ValueError} for an unsendable one."""
+        if self.code == CloseCode.NO_STATUS_RCVD and not self.reason:
+            return b""
+        if not isSendableCloseCode(self.code):
+            raise ValueError(f"close code {self.code} cannot be sent")
+        data = struct.pack("!H", self.code) + self.reason.encode("utf-8")
+        if len(data) > 125:
+            raise ValueError("close reason longer than 123 bytes")
+        return data
+
+
+# What the parser calls: (opcode, end, rsv, payload). For data, opcode is
+# TEXT or BINARY on the first piece of a message and CONT on every later
+# piece; end is true on the last piece of the message. Control frames are
+# always whole and arrive with end=True.
+FrameCallback = Callable[[int, bool, int, bytes], object]
+
+
+class Parser:
+    """
+    An incremental frame parser (RFC 6455, 5.2-5.5).
+
+    Feed it bytes with L{feed}; it calls C{callback(opcode, end, rsv,
+    payload)} for every piece of message data and every control frame, in
+    order. It checks everything section 5 asks of a receiver: masking
+    (C{requireMask} on a server, forbidden on a client), reserved bits not
+    in C{allowedRsv}, reserved opcodes, control frames fragmented or over 125
+    bytes, continuation without a start, a new message inside a fragmented
+    one, and the 64-bit length's top bit. A message whose declared length
+    passes C{maxSize} raises L{PayloadTooBig} as soon as the header says so,
+    before any of its payload is kept.
+
+    Setting C{paused} stops parsing after the current piece; bytes fed while
+    paused are kept, and L{resume} goes on with them.
+    """
+
+    __slots__ = (
+        "callback", "requireMask", "maxSize", "allowedRsv", "paused",
+        "_buf", "_parsing", "_fragmented", "_messageSize",
+        "_remaining", "_rsv", "_fin", "_mask", "_maskOffset", "_first",
+    )
+
+    def __init__(self, callback: FrameCallback, *, requireMask: bool,
+                 maxSize: int | None = None, allowedRsv: int = 0) -> None:
+        self.callback = callback
+        self.requireMask = requireMask
+        self.maxSize = maxSize
+        self.allowedRsv = allowedRsv
+        self.paused = False
+        self._buf = bytearray()
+        self._parsing = False
+        self._fragmented = False
+        self._messageSize = 0
+        # State of a data frame whose payload is still arriving.
+        self._remaining = 0
+        self._rsv = 0
+        self._fin = False
+        self._mask: bytes | None = None
+        self._maskOffset = 0
+        self._first = 0
+
+    def feed(self, data: bytes) -> None:
+        """Parse C{data}, calling the callback for everything it completes."""
+        buf = self._buf
+        if buf or self.paused:
+            buf += data
+            if self.paused:
+                return
+            self._parsing = True
+            try:
+                with memoryview(buf) as view:
+                    pos = self._parse(buf, view)
+            finally:
+                self._parsing = False
+            del buf[:pos]
+        else:
+            self._parsing = True
+            try:
+                with memoryview(data) as view:
+                    pos = self._parse(data, view)
+            finally:
+                self._parsing = False
+            if pos < len(data):
+                buf += data[pos:]
+
+    def resume(self) -> None:
+        """Clear C{paused} and parse what was kept meanwhile."""
+        self.paused = False
+        if self._buf and not self._parsing:
+            self.feed(b"")
+
+    def _parse(self, buf, view: memoryview) -> int:
+        callback = self.callback
+        end = len(buf)
+        pos = 0
+        while pos < end and not self.paused:
+            remaining = self._remaining
+            if remaining:
+                n = end - pos if end - pos < remaining else remaining
+                mask = self._mask
+                if mask is None:
+                    chunk = bytes(view[pos:pos + n])
+                else:
+                    k = self._maskOffset & 3
+                    if k:
+                        mask = mask[k:] + mask[:k]
+                    chunk = applyMask(view[pos:pos + n], mask)
+                    self._maskOffset += n
+                pos += n
+                remaining -= n
+                self._remaining = remaining
+                first = self._first
+                self._first = OP_CONT
+                callback(first, not remaining and self._fin, self._rsv, chunk)
+                continue
+
+            if end - pos < 2:
+                break
+            b0 = buf[pos]
+            b1 = buf[pos + 1]
+            opcode = b0 & 0x0F
+            rsv = b0 & 0x70
+            fin = b0 & 0x80
+            if rsv & ~self.allowedRsv:
+                raise ProtocolError("reserved bits must be 0")
+            if (b1 & 0x80) != (0x80 if self.requireMask else 0):
+                if self.requireMask:
+                    raise ProtocolError("incorrect masking: client frames must be masked")
+                raise ProtocolError("incorrect masking: server frames must not be masked")
+            length = b1 & 0x7F
+            if opcode >= 8:
+                if opcode not in _CONTROL_OPCODES:
+                    raise ProtocolError(f"reserved opcode {opcode}")
+                if not fin:
+                    raise ProtocolError("fragmented control frame")
+                if length > 125:
+                    raise ProtocolError("control frame too long")
+            elif opcode == OP_CONT:
+                if not self._fragmented:
+                    raise ProtocolError("unexpected continuation frame")
+            elif opcode in _DATA_OPCODES:
+                if self._fragmented:
+                    raise ProtocolError("expected a continuation frame")
+            else:
+                raise ProtocolError(f"reserved opcode {opcode}")
+
+            start = pos + 2
+            if length == 126:
+                if end - pos < 4:
+                    break
+                length = _unpack_H(buf, start)[0]
+                start += 2
+            elif length == 127:
+                if end - pos < 10:
+                    break
+                length = _unpack_Q(buf, start)[0]
+                if length >> 63:
+                    raise ProtocolError("frame length has its top bit set")
+                start += 8
+
+            if opcode < 8:
+                size = length if opcode else self._messageSize + length
+                if self.maxSize is not None and size > self.maxSize:
+                    raise PayloadTooBig(
+                        f"message of {size} bytes or more exceeds the limit"
+                        f" of {self.maxSize} bytes")
+            if self.requireMask:
+                if end - start < 4:
+                    break
+                mask = bytes(view[start:start + 4])
+                start += 4
+            else:
+                mask = None
+
+            if opcode >= 8:
+                stop = start + length
+                if stop > end:
+                    break
+                payload = view[start:stop]
+                payload = applyMask(payload, mask) if mask else bytes(payload)
+                pos = stop
+                callback(opcode, True, rsv, payload)
+                continue
+
+            # A data frame: hand over what has arrived, keep streaming the rest.
+            self._fragmented = not fin
+            self._messageSize = 0 if fin else size
+            stop = start + length
+            if stop <= end:
+                payload = view[start:stop]
+                payload = applyMask(payload, mask) if mask else bytes(payload)
+                pos = stop
+                callback(opcode, bool(fin), rsv, payload)
+                continue
+            self._remaining = length
+            self._fin = bool(fin)
+            self._rsv = rsv
+            self._mask = mask
+            self._maskOffset = 0
+            self._first = opcode
+            pos = start
+        return pos
+
+
+def parseFrames(data: bytes, *, requireMask: bool = False,
+                maxSize: int | None = None, allowedRsv: int = 0) -> list[Frame]:
+    """
+    Parse C{data}, which must hold whole frames, into L{Frame}s.
+
+    A convenience for tests and tools; raises L{ProtocolError} on bad input
+    and C{ValueError} if C{data} ends inside a frame.
+    """
+    frames: list[Frame] = []
+    pieces: list[bytes] = []
+    parser = Parser(lambda opcode, end, rsv, payload: pieces.append(payload),
+                    requireMask=requireMask, maxSize=maxSize,
+                    allowedRsv=allowedRsv)
+    # Feed frame by frame so that each Frame keeps its own fin bit.
+    view = memoryview(data)
+    pos = 0
+    while pos < len(data):
+        size = _frameSize(view, pos, requireMask)
+        if size is None or pos + size > len(data):
+            raise ValueError("data ends inside a frame")
+        b0 = view[pos]
+        parser.feed(bytes(view[pos:pos + size]))
+        frames.append(Frame(b0 & 0x0F, b"".join(pieces), bool(b0 & 0x80), b0 & 0x70))
+        pieces.clear()
+        pos += size
+    return frames
+
+
+def _frameSize(view: memoryview, pos: int, masked: bool) -> int | None:
+    avail = len(view) - pos
+    if avail < 2:
+        return None
+    length = view[pos + 1] & 0x7F
+    size = 2
+    if length == 126:
+        if avail < 4:
+            return None
+        length = _unpack_H(view, pos + 2)[0]
+        size = 4
+    elif length == 127:
+        if avail < 10:
+            return None
+        length = _unpack_Q(view, pos + 2)[0]
+        size = 10
+    return size + (4 if masked else 0) + length

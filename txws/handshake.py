@@ -1,0 +1,304 @@
+"""
+The opening handshake: RFC 6455, section 4 (and 9 for extension headers).
+
+Pure codec: builds and checks the upgrade request and response for both sides.
+The server side raises subclasses of L{InvalidHandshake} whose C{status} is the
+HTTP status to answer with; L{rejectResponse} turns one into that response.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import re
+from typing import Callable, Iterable, Sequence
+
+from .exceptions import (
+    InvalidHandshake,
+    InvalidHeader,
+    InvalidOrigin,
+    InvalidStatus,
+    InvalidUpgrade,
+    InvalidVersion,
+    NegotiationError,
+)
+from .http import Headers, Request, Response, errorResponse
+from .uri import WebSocketURI
+
+__all__ = [
+    "GUID",
+    "generateKey",
+    "acceptKey",
+    "buildRequest",
+    "checkRequest",
+    "checkOrigin",
+    "selectSubprotocol",
+    "buildResponse",
+    "checkResponse",
+    "rejectResponse",
+    "parseTokens",
+    "parseExtensions",
+    "serializeExtensions",
+]
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+ExtensionOffer = tuple[str, list[tuple[str, "str | None"]]]
+
+
+def generateKey() -> str:
+    """A fresh random Sec-WebSocket-Key (4.1: 16 random bytes, base64)."""
+    return base64.b64encode(os.urandom(16)).decode("ascii")
+
+
+def acceptKey(key: str) -> str:
+    """The Sec-WebSocket-Accept value answering C{key} (4.2.2)."""
+    digest = hashlib.sha1((key + GUID).encode("ascii")).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+
+
+def parseTokens(values: Iterable[str], name: str) -> list[str]:
+    """
+    Split comma-separated token lists (RFC 9110, 5.6.1) from one or more
+    header fields; empty elements are skipped, a non-token raises.
+    """
+    tokens = []
+    for value in values:
+        for item in value.split(","):
+            item = item.strip(" \t")
+            if not item:
+                continue
+            if not _TOKEN.fullmatch(item):
+                raise InvalidHeader(name, value)
+            tokens.append(item)
+    return tokens
+
+
+_EXT_PARAM = re.compile(
+    r"""\s*([-!#$%&'*+.^_`|~0-9a-zA-Z]+)\s*(?:=\s*(?:([-!#$%&'*+.^_`|~0-9a-zA-Z]+)|"((?:[^"\\]|\\.)*)"))?\s*"""
+)
+
+
+def parseExtensions(values: Iterable[str]) -> list[ExtensionOffer]:
+    """
+    Parse Sec-WebSocket-Extensions fields (9.1) into C{[(name, [(param,
+    value or None), ...]), ...]}, in order. A quoted value must itself be a
+    token once unquoted.
+    """
+    result: list[ExtensionOffer] = []
+    for value in values:
+        for element in _splitOutsideQuotes(value, ","):
+            if not element.strip(" \t"):
+                continue
+            parts = _splitOutsideQuotes(element, ";")
+            name = parts[0].strip(" \t")
+            if not _TOKEN.fullmatch(name):
+                raise InvalidHeader("Sec-WebSocket-Extensions", value)
+            params: list[tuple[str, str | None]] = []
+            for part in parts[1:]:
+                m = _EXT_PARAM.fullmatch(part)
+                if m is None:
+                    raise InvalidHeader("Sec-WebSocket-Extensions", value)
+                pname, token, quoted = m.groups()
+                if quoted is not None:
+                    token = re.sub(r"\\(.)", r"\1", quoted)
+                    if not _TOKEN.fullmatch(token):
+                        raise InvalidHeader("Sec-WebSocket-Extensions", value)
+                params.append((pname, token))
+            result.append((name, params))
+    return result
+
+
+def _splitOutsideQuotes(text: str, sep: str) -> list[str]:
+    parts, current, quoted, escaped = [], [], False, False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == sep and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def serializeExtensions(extensions: Sequence[ExtensionOffer]) -> str:
+    """The Sec-WebSocket-Extensions value for C{extensions}."""
+    return ", ".join(
+        "; ".join([name] + [p if v is None else f"{p}={v}" for p, v in params])
+        for name, params in extensions
+    )
+
+
+def _checkUpgrade(headers: Headers) -> None:
+    connection = parseTokens(headers.getAll("Connection"), "Connection")
+    if not any(t.lower() == "upgrade" for t in connection):
+        raise InvalidUpgrade("Connection", ", ".join(connection) or None)
+    upgrade = headers.getAll("Upgrade")
+    # RFC 9110's protocol tokens may carry a version: websocket/13 is not ours.
+    if not any(t.lower() == "websocket" for t in parseTokens(upgrade, "Upgrade")):
+        raise InvalidUpgrade("Upgrade", ", ".join(upgrade) or None)
+
+
+def checkRequest(request: Request) -> str:
+    """
+    Check an upgrade request (4.2.1) and return its Sec-WebSocket-Key.
+
+    Raises L{InvalidHandshake} subclasses carrying the HTTP status to answer:
+    405 for a method other than GET, 426 without a WebSocket upgrade or with
+    another version, 400 for a bad or missing key.
+    """
+    if request.method != "GET":
+        error = InvalidHandshake(f"method {request.method} not allowed: use GET")
+        error.status = 405
+        raise error
+    headers = request.headers
+    _checkUpgrade(headers)
+    try:
+        key = headers.get("Sec-WebSocket-Key")
+    except ValueError:
+        raise InvalidHeader("Sec-WebSocket-Key", "", "more than one") from None
+    if key is None:
+        raise InvalidHeader("Sec-WebSocket-Key")
+    try:
+        raw = base64.b64decode(key.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raw = b""
+    if len(raw) != 16:
+        raise InvalidHeader("Sec-WebSocket-Key", key)
+    versions = headers.getAll("Sec-WebSocket-Version")
+    if not versions:
+        raise InvalidVersion("Sec-WebSocket-Version")
+    if versions != ["13"]:
+        raise InvalidVersion("Sec-WebSocket-Version", ", ".join(versions),
+                             "only version 13 is supported")
+    return key
+
+
+def checkOrigin(headers: Headers, origins: Sequence[str | None] | None) -> str | None:
+    """
+    Return the request's Origin if C{origins} allows it (None in C{origins}
+    allows requests without one; C{origins=None} allows everything).
+    """
+    try:
+        origin = headers.get("Origin")
+    except ValueError:
+        raise InvalidOrigin("(several)") from None
+    if origins is not None and origin not in origins:
+        raise InvalidOrigin(origin)
+    return origin
+
+
+SubprotocolSelector = Callable[[Sequence[str], Sequence[str]], "str | None"]
+
+
+def selectSubprotocol(offered: Sequence[str], supported: Sequence[str]) -> str | None:
+    """The first of C{supported} (the server's order of preference) offered."""
+    for name in supported:
+        if name in offered:
+            return name
+    return None
+
+
+def buildResponse(key: str, subprotocol: str | None = None,
+                  extensions: str | None = None,
+                  serverHeader: str | None = None) -> Response:
+    """The 101 response accepting a request with Sec-WebSocket-Key C{key}."""
+    headers = Headers([
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", acceptKey(key)),
+    ])
+    if extensions:
+        headers.add("Sec-WebSocket-Extensions", extensions)
+    if subprotocol is not None:
+        headers.add("Sec-WebSocket-Protocol", subprotocol)
+    if serverHeader:
+        headers.add("Server", serverHeader)
+    return Response(101, headers=headers)
+
+
+def rejectResponse(error: InvalidHandshake,
+                   serverHeader: str | None = None) -> Response:
+    """The HTTP error response for a failed handshake, with a one-line body."""
+    extra = []
+    if isinstance(error, (InvalidUpgrade, InvalidVersion)):
+        extra.append(("Upgrade", "websocket"))
+        extra.append(("Sec-WebSocket-Version", "13"))
+    if error.status == 405:
+        extra.append(("Allow", "GET"))
+    if serverHeader:
+        extra.append(("Server", serverHeader))
+    return errorResponse(error.status,
+                         f"Failed to open a WebSocket connection: {error}.", extra)
+
+
+def buildRequest(uri: WebSocketURI, key: str, *,
+                 origin: str | None = None,
+                 subprotocols: Sequence[str] | None = None,
+                 extensions: str | None = None,
+                 additionalHeaders: Iterable[tuple[str, str]] | dict[str, str] = (),
+                 userAgentHeader: str | None = None) -> Request:
+    """The upgrade request for C{uri} (4.1)."""
+    headers = Headers([
+        ("Host", uri.hostHeader),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", key),
+        ("Sec-WebSocket-Version", "13"),
+    ])
+    if uri.user is not None:
+        credentials = f"{uri.user}:{uri.password}".encode("utf-8")
+        headers.add("Authorization",
+                    "Basic " + base64.b64encode(credentials).decode("ascii"))
+    if origin is not None:
+        headers.add("Origin", origin)
+    if subprotocols:
+        headers.add("Sec-WebSocket-Protocol", ", ".join(subprotocols))
+    if extensions:
+        headers.add("Sec-WebSocket-Extensions", extensions)
+    if userAgentHeader:
+        headers.add("User-Agent", userAgentHeader)
+    for name, value in (additionalHeaders.items()
+                        if isinstance(additionalHeaders, dict) else additionalHeaders):
+        headers.add(name, value)
+    return Request(uri.resourceName, headers)
+
+
+def checkResponse(response: Response, key: str,
+                  subprotocols: Sequence[str] | None = None) -> str | None:
+    """
+    Check the server's answer to our request (4.1, client requirements) and
+    return the subprotocol it chose.
+    """
+    if response.status != 101:
+        raise InvalidStatus(response)
+    headers = response.headers
+    _checkUpgrade(headers)
+    try:
+        accept = headers.get("Sec-WebSocket-Accept")
+    except ValueError:
+        raise InvalidHeader("Sec-WebSocket-Accept", "", "more than one") from None
+    if accept is None:
+        raise InvalidHeader("Sec-WebSocket-Accept")
+    if accept != acceptKey(key):
+        raise InvalidHeader("Sec-WebSocket-Accept", accept)
+    chosen = parseTokens(headers.getAll("Sec-WebSocket-Protocol"),
+                         "Sec-WebSocket-Protocol")
+    if not chosen:
+        return None
+    if len(chosen) > 1:
+        raise NegotiationError(f"server chose several subprotocols: {chosen}")
+    if not subprotocols or chosen[0] not in subprotocols:
+        raise NegotiationError(f"server chose unoffered subprotocol {chosen[0]!r}")
+    return chosen[0]

@@ -1,0 +1,277 @@
+"""
+The small, strict part of HTTP/1.1 (RFC 9110, RFC 9112) that the WebSocket
+opening handshake needs: request and response heads, size-limited, and their
+serialization.
+
+Pure codec: no I/O and no Twisted. A bad head raises L{InvalidMessage}
+carrying the status to answer with: 400 (malformed), 414 (request line too
+long), 431 (headers too large or too many), 505 (not HTTP/1.1).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+from .exceptions import InvalidMessage
+
+__all__ = [
+    "Headers",
+    "Request",
+    "Response",
+    "MAX_LINE",
+    "MAX_HEADERS",
+    "MAX_HEAD",
+    "findHeadEnd",
+    "checkIncomplete",
+    "errorResponse",
+    "parseRequest",
+    "parseResponse",
+    "STATUS_PHRASES",
+]
+
+MAX_LINE = 8192
+"""Longest request line or header line accepted, in bytes."""
+MAX_HEADERS = 128
+"""Most header lines accepted."""
+MAX_HEAD = 65536
+"""Largest whole head (request line and headers) accepted, in bytes."""
+
+STATUS_PHRASES = {
+    101: "Switching Protocols",
+    200: "OK",
+    204: "No Content",
+    301: "Moved Permanently",
+    302: "Found",
+    303: "See Other",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    414: "URI Too Long",
+    426: "Upgrade Required",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
+}
+
+# RFC 9110, 5.6.2: token; 5.5: field-value (visible ASCII, space, tab and
+# obs-text, which we accept as Latin-1).
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_VALUE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
+_REQUEST_TARGET = re.compile(rb"[\x21-\x7e]+")
+
+
+class Headers:
+    """
+    HTTP header fields: ordered, repeatable, looked up without regard to case.
+
+    Names and values are C{str}.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] | dict[str, str] = ()) -> None:
+        if isinstance(items, dict):
+            items = items.items()
+        self._items: list[tuple[str, str]] = [(str(k), str(v)) for k, v in items]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        lower = name.lower()
+        return any(k.lower() == lower for k, _ in self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return self._items == other._items
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The value of C{name}; raises C{ValueError} if it appears twice."""
+        values = self.getAll(name)
+        if not values:
+            return default
+        if len(values) > 1:
+            raise ValueError(f"more than one {name} header")
+        return values[0]
+
+    def getAll(self, name: str) -> list[str]:
+        """Every value of C{name}, in order."""
+        lower = name.lower()
+        return [v for k, v in self._items if k.lower() == lower]
+
+    def add(self, name: str, value: str) -> None:
+        """Append a field."""
+        self._items.append((name, value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field called C{name} with one."""
+        self.remove(name)
+        self._items.append((name, value))
+
+    def remove(self, name: str) -> None:
+        """Drop every field called C{name}."""
+        lower = name.lower()
+        self._items = [(k, v) for k, v in self._items if k.lower() != lower]
+
+    def serialize(self) -> bytes:
+        return b"".join(
+            f"{k}: {v}\r\n".encode("latin-1") for k, v in self._items
+        )
+
+
+@dataclass
+class Request:
+    """An HTTP request head: C{path} is the request target (path and query)."""
+
+    path: str
+    headers: Headers = field(default_factory=Headers)
+    method: str = "GET"
+
+    def serialize(self) -> bytes:
+        return (
+            f"{self.method} {self.path} HTTP/1.1\r\n".encode("latin-1")
+            + self.headers.serialize()
+            + b"\r\n"
+        )
+
+
+@dataclass
+class Response:
+    """An HTTP response: status, reason phrase, headers and (small) body."""
+
+    status: int
+    reason: str = ""
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not self.reason:
+            self.reason = STATUS_PHRASES.get(self.status, "")
+
+    def serialize(self) -> bytes:
+        return (
+            f"HTTP/1.1 {self.status} {self.reason}\r\n".encode("latin-1")
+            + self.headers.serialize()
+            + b"\r\n"
+            + self.body
+        )
+
+
+def errorResponse(status: int, message: str,
+                  headers: Iterable[tuple[str, str]] = ()) -> Response:
+    """A plain-text response with a one-line body, closing the connection."""
+    body = (message.rstrip("\n") + "\n").encode("utf-8")
+    h = Headers(headers)
+    h.add("Content-Type", "text/plain; charset=utf-8")
+    h.add("Content-Length", str(len(body)))
+    h.add("Connection", "close")
+    return Response(status, headers=h, body=body)
+
+
+def findHeadEnd(buf: bytes | bytearray, start: int = 0) -> int:
+    """
+    The index just past the blank line ending a head in C{buf}, or -1.
+
+    C{start} lets a caller that searched before skip what it already
+    searched (it should pass its previous length minus 3).
+    """
+    i = buf.find(b"\r\n\r\n", max(start, 0))
+    return -1 if i < 0 else i + 4
+
+
+def checkIncomplete(buf: bytes | bytearray, request: bool = True) -> None:
+    """
+    Raise L{InvalidMessage} if C{buf}, which holds no complete head yet, is
+    already longer than any acceptable head could be.
+    """
+    if len(buf) > MAX_LINE and buf.find(b"\r\n", 0, MAX_LINE + 2) < 0:
+        if request:
+            raise InvalidMessage("request line too long", 414)
+        raise InvalidMessage("status line too long")
+    if len(buf) > MAX_HEAD:
+        raise InvalidMessage("head too large", 431)
+
+
+def _parseHeaders(lines: list[bytes]) -> Headers:
+    if len(lines) > MAX_HEADERS:
+        raise InvalidMessage("too many headers", 431)
+    headers = Headers()
+    for line in lines:
+        if len(line) > MAX_LINE:
+            raise InvalidMessage("header line too long", 431)
+        if line[:1] in (b" ", b"\t"):
+            raise InvalidMessage("obsolete line folding in headers")
+        name, sep, value = line.partition(b":")
+        if not sep or not _TOKEN.fullmatch(name):
+            raise InvalidMessage(f"invalid header line {line[:80]!r}")
+        value = value.strip(b" \t")
+        if not _VALUE.fullmatch(value):
+            raise InvalidMessage(f"invalid value in header {name.decode()}")
+        headers.add(name.decode("ascii"), value.decode("latin-1"))
+    return headers
+
+
+def _splitHead(head: bytes) -> tuple[bytes, list[bytes]]:
+    if not head.endswith(b"\r\n\r\n"):
+        raise InvalidMessage("incomplete head")
+    lines = head[:-4].split(b"\r\n")
+    return lines[0], lines[1:]
+
+
+def parseRequest(head: bytes) -> Request:
+    """Parse a whole request head (ending with the blank line)."""
+    if len(head) > MAX_HEAD:
+        raise InvalidMessage("request head too large", 431)
+    first, lines = _splitHead(head)
+    if len(first) > MAX_LINE:
+        raise InvalidMessage("request line too long", 414)
+    parts = first.split(b" ")
+    if len(parts) != 3:
+        raise InvalidMessage(f"invalid request line {first[:80]!r}")
+    method, target, version = parts
+    if not _TOKEN.fullmatch(method):
+        raise InvalidMessage(f"invalid method {method[:20]!r}")
+    if not _REQUEST_TARGET.fullmatch(target):
+        raise InvalidMessage("invalid request target")
+    if version != b"HTTP/1.1":
+        if re.fullmatch(rb"HTTP/\d\.\d", version):
+            raise InvalidMessage(
+                f"unsupported HTTP version {version.decode()}: need HTTP/1.1",
+                505)
+        raise InvalidMessage(f"invalid HTTP version {version[:20]!r}")
+    headers = _parseHeaders(lines)
+    return Request(target.decode("ascii"), headers, method.decode("ascii"))
+
+
+def parseResponse(head: bytes) -> Response:
+    """Parse a whole response head (ending with the blank line); no body."""
+    if len(head) > MAX_HEAD:
+        raise InvalidMessage("response head too large")
+    first, lines = _splitHead(head)
+    version, sep, rest = first.partition(b" ")
+    if version != b"HTTP/1.1":
+        raise InvalidMessage(f"unsupported HTTP version {version[:20]!r}")
+    code, _, reason = rest.partition(b" ")
+    if not (len(code) == 3 and code.isdigit()):
+        raise InvalidMessage(f"invalid status code {code[:20]!r}")
+    if not _VALUE.fullmatch(reason):
+        raise InvalidMessage("invalid reason phrase")
+    headers = _parseHeaders(lines)
+    return Response(int(code), reason.decode("latin-1"), headers)

@@ -1,0 +1,771 @@
+"""
+One WebSocket connection after the opening handshake: RFC 6455, sections 5
+to 7, on a Twisted transport.
+
+L{WebSocketProtocol} feeds the frame parser, reassembles messages, answers
+pings, runs the closing handshake, enforces the size and queue limits and the
+timeouts, keeps the connection alive, and applies backpressure both ways. The
+opening handshake lives in L{txws.server} and L{txws.client}.
+"""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import os
+from collections import deque
+from typing import Any, AsyncIterable, Iterable, Sequence
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidState,
+    InvalidUTF8,
+    ProtocolError,
+)
+from .extensions import ClientExtensionFactory, Extension, ServerExtensionFactory
+from .frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    Close,
+    CloseCode,
+    Parser,
+    applyMask,
+    frameHeader,
+    isSendableCloseCode,
+)
+
+__all__ = ["State", "Options", "WebSocketProtocol"]
+
+log = Logger()
+
+_UNSET: Any = object()
+
+# Payloads at least this long are written apart from their header rather
+# than copied into one buffer with it.
+_SEQUENCE_THRESHOLD = 4096
+
+
+class State(enum.IntEnum):
+    """The state of a connection (RFC 6455, 4 and 7)."""
+
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+CONNECTING, OPEN, CLOSING, CLOSED = State
+
+
+def _checkDuration(name: str, value: float | None) -> None:
+    if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+        raise ValueError(f"{name} must be a positive number of seconds or None")
+
+
+def _checkSize(name: str, value: int | None) -> None:
+    if value is not None and (not isinstance(value, int) or value <= 0):
+        raise ValueError(f"{name} must be a positive number of bytes or None")
+
+
+class Options:
+    """
+    The settings a factory shares with all its connections.
+
+    Every duration is in seconds and every size in bytes; C{None} disables a
+    limit or a timer.
+
+    @ivar maxSize: largest message accepted (after decompression); exactly
+        C{maxSize} bytes is allowed. A larger one fails the connection with
+        1009. Default 1 MiB: a peer cannot make us buffer more than this per
+        connection.
+    @ivar maxQueue: how many received messages may wait for L{recv
+        <WebSocketProtocol.recv>} before we stop reading from the socket.
+        Default 16.
+    @ivar writeLimit: high-water mark of the transport's write buffer: above
+        it, L{send <WebSocketProtocol.send>} Deferreds wait and we stop
+        reading too. Default 32 KiB.
+    @ivar openTimeout: limit on the opening handshake. Default 10 s.
+    @ivar closeTimeout: limit on the closing handshake, and on the wait for
+        the server to close TCP after it. Default 10 s.
+    @ivar pingInterval: send a keepalive ping this long after the last one
+        was answered. Default 20 s.
+    @ivar pingTimeout: fail the connection with 1011 if a keepalive ping is
+        not answered within this time. Default 20 s.
+    @ivar subprotocols: subprotocols offered (client) or supported, in order
+        of preference (server). Default none.
+    @ivar extensions: extension factories (L{txws.extensions}), in order of
+        preference. Default none.
+    @ivar reactor: the reactor (an L{IReactorTime} at least) used for timers;
+        default the global reactor.
+    """
+
+    __slots__ = (
+        "maxSize", "maxQueue", "writeLimit", "openTimeout", "closeTimeout",
+        "pingInterval", "pingTimeout", "subprotocols", "extensions", "reactor",
+    )
+
+    def __init__(
+        self,
+        *,
+        maxSize: int | None = 2**20,
+        maxQueue: int | None = 16,
+        writeLimit: int | None = 2**15,
+        openTimeout: float | None = 10.0,
+        closeTimeout: float | None = 10.0,
+        pingInterval: float | None = 20.0,
+        pingTimeout: float | None = 20.0,
+        subprotocols: Sequence[str] = (),
+        extensions: Sequence[ServerExtensionFactory | ClientExtensionFactory] = (),
+        reactor: IReactorTime | None = None,
+    ) -> None:
+        _checkSize("maxSize", maxSize)
+        _checkSize("maxQueue", maxQueue)
+        _checkSize("writeLimit", writeLimit)
+        for name, value in (("openTimeout", openTimeout),
+                            ("closeTimeout", closeTimeout),
+                            ("pingInterval", pingInterval),
+                            ("pingTimeout", pingTimeout)):
+            _checkDuration(name, value)
+        if isinstance(subprotocols, str):
+            raise TypeError("subprotocols must be a sequence of strings")
+        self.maxSize = maxSize
+        self.maxQueue = maxQueue
+        self.writeLimit = writeLimit
+        self.openTimeout = openTimeout
+        self.closeTimeout = closeTimeout
+        self.pingInterval = pingInterval
+        self.pingTimeout = pingTimeout
+        self.subprotocols = list(subprotocols)
+        self.extensions = list(extensions)
+        self.reactor = reactor
+
+    def getReactor(self) -> Any:
+        if self.reactor is None:
+            from twisted.internet import reactor
+
+            self.reactor = reactor
+        return self.reactor
+
+
+def _setWriteLimit(transport: Any, limit: int) -> None:
+    # Twisted's file-descriptor transports pause their producer when more
+    # than bufferSize bytes wait; under TLS that is the transport beneath.
+    for _ in range(3):
+        if transport is None:
+            return
+        if hasattr(transport, "bufferSize"):
+            transport.bufferSize = limit
+            return
+        transport = getattr(transport, "transport", None)
+
+
+@implementer(IPushProducer)
+class WebSocketProtocol(Protocol):
+    """
+    A WebSocket connection: the common part of the server and the client.
+
+    Read messages with L{recv} or C{async for}, or override
+    L{messageReceived} for callback-style code; send with L{send}. See
+    DESIGN.md for the whole API.
+    """
+
+    isClient = False
+    options = Options()
+
+    state = CONNECTING
+    request = None
+    response = None
+    subprotocol: str | None = None
+    extensions: Sequence[Extension] = ()
+    latency = 0.0
+    closeCode: int | None = None
+    closeReason: str | None = None
+
+    clock: Any = None
+    _parser: Parser | None = None
+    _sentClose: Close | None = None
+    _inputClosed = False
+    _openTimer: Any = None
+    _closeTimer: Any = None
+    _pingTimer: Any = None
+    _textDecoder: Any = None
+    _parts: list | None = None
+    _text = False
+    _queuePaused = False
+    _writePaused = False
+    _sendLock: defer.DeferredLock | None = None
+
+    def __init__(self) -> None:
+        self._queue: deque = deque()
+        self._recvWaiters: deque[defer.Deferred] = deque()
+        self._sendWaiters: list[defer.Deferred] = []
+        self._pings: dict[bytes, tuple[defer.Deferred, float]] = {}
+        self._closeWaiters: list[defer.Deferred] = []
+
+    # -- Public API --------------------------------------------------------
+
+    @property
+    def open(self) -> bool:
+        """Whether messages can be sent."""
+        return self.state is OPEN
+
+    @property
+    def closed(self) -> bool:
+        """Whether the TCP connection is gone."""
+        return self.state is CLOSED
+
+    @property
+    def localAddress(self) -> Any:
+        return self.transport.getHost() if self.transport else None
+
+    @property
+    def remoteAddress(self) -> Any:
+        return self.transport.getPeer() if self.transport else None
+
+    def recv(self) -> defer.Deferred:
+        """
+        The next message: C{str} for text, C{bytes} for binary.
+
+        Errbacks with L{ConnectionClosedOK} or L{ConnectionClosedError} once
+        the connection is closed and every received message was read.
+        """
+        queue = self._queue
+        if queue:
+            message = queue.popleft()
+            if self._queuePaused and len(queue) <= self.options.maxQueue // 4:
+                self._queuePaused = False
+                self._resumeReading()
+            return defer.succeed(message)
+        if self.state is CLOSED:
+            return defer.fail(self._closedError())
+        d = defer.Deferred(self._recvWaiters.remove)
+        self._recvWaiters.append(d)
+        return d
+
+    def __aiter__(self) -> WebSocketProtocol:
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        try:
+            return await self.recv()
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
+
+    def messageReceived(self, message: str | bytes) -> None:
+        """
+        Called with each complete message. The default keeps it for
+        L{recv}; override it for callback-style code (and never call recv).
+        """
+        waiters = self._recvWaiters
+        if waiters:
+            waiters.popleft().callback(message)
+            return
+        queue = self._queue
+        queue.append(message)
+        maxQueue = self.options.maxQueue
+        if maxQueue is not None and len(queue) >= maxQueue and not self._queuePaused:
+            self._queuePaused = True
+            self._pauseReading()
+
+    def send(self, message: str | bytes | Iterable | AsyncIterable) -> defer.Deferred:
+        """
+        Send a message: C{str} as text, bytes-like as binary, an iterable or
+        async iterable of either as one fragmented message.
+
+        The Deferred fires once the message is written and the transport is
+        not asking us to pause; it errbacks with L{ConnectionClosed} if the
+        connection is not open.
+        """
+        if self.state is not OPEN:
+            return defer.fail(self._closedError())
+        lock = self._sendLock
+        if lock is not None and lock.locked:
+            # A fragmented message is being sent: wait for its end.
+            return lock.run(self.send, message)
+        if isinstance(message, str):
+            self._sendData(OP_TEXT, message.encode("utf-8"))
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            self._sendData(OP_BINARY, message)
+        elif hasattr(message, "__aiter__"):
+            return defer.ensureDeferred(self._sendAsyncFragments(message))
+        elif hasattr(message, "__iter__"):
+            self._sendFragments(message)
+        else:
+            raise TypeError(f"cannot send {type(message).__name__}")
+        if self._writePaused:
+            d = defer.Deferred()
+            self._sendWaiters.append(d)
+            return d
+        return defer.succeed(None)
+
+    def ping(self, data: str | bytes | None = None) -> defer.Deferred:
+        """
+        Send a ping; the Deferred fires with the round trip in seconds when
+        the matching pong arrives (or a pong answering a later ping, RFC 6455
+        5.5.3). C{data}, at most 125 bytes, defaults to 4 random bytes.
+        """
+        if self.state is not OPEN:
+            return defer.fail(self._closedError())
+        if data is None:
+            data = os.urandom(4)
+            while data in self._pings:
+                data = os.urandom(4)
+        elif isinstance(data, str):
+            data = data.encode("utf-8")
+        else:
+            data = bytes(data)
+        if len(data) > 125:
+            raise ValueError("ping data longer than 125 bytes")
+        if data in self._pings:
+            return defer.fail(InvalidState("a ping with the same data is already waiting"))
+        d = defer.Deferred(lambda _: self._pings.pop(data, None))
+        self._pings[data] = (d, self.clock.seconds())
+        self._writeFrame(OP_PING, data)
+        return d
+
+    def pong(self, data: str | bytes = b"") -> defer.Deferred:
+        """Send an unsolicited pong (a unidirectional heartbeat, 5.5.3)."""
+        if self.state is not OPEN:
+            return defer.fail(self._closedError())
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if len(data) > 125:
+            raise ValueError("pong data longer than 125 bytes")
+        self._writeFrame(OP_PONG, bytes(data))
+        return defer.succeed(None)
+
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> defer.Deferred:
+        """
+        Start the closing handshake; the Deferred fires when the TCP
+        connection is gone (after C{closeTimeout}, it is aborted).
+        Raises C{ValueError} for a code that cannot be sent or a reason over
+        123 bytes.
+        """
+        if not isSendableCloseCode(code):
+            raise ValueError(f"close code {code} cannot be sent")
+        if len(reason.encode("utf-8")) > 123:
+            raise ValueError("close reason longer than 123 bytes")
+        d = self.whenClosed()
+        if self.state is OPEN:
+            self._sendClose(code, reason)
+            self.state = CLOSING
+            self._startCloseTimer()
+        elif self.state is CONNECTING and self.transport is not None:
+            self.transport.abortConnection()
+        return d
+
+    def whenClosed(self) -> defer.Deferred:
+        """A new Deferred, fired with None when the connection is closed."""
+        if self.state is CLOSED:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self._closeWaiters.append(d)
+        return d
+
+    def connectionOpen(self) -> None:
+        """Called once the opening handshake succeeded. Override at will."""
+
+    # -- IPushProducer: the transport tells us to stop or resume writing ----
+
+    def pauseProducing(self) -> None:
+        if not self._writePaused:
+            self._writePaused = True
+            self._pauseReading()
+
+    def resumeProducing(self) -> None:
+        if self._writePaused:
+            self._writePaused = False
+            self._resumeReading()
+            waiters, self._sendWaiters = self._sendWaiters, []
+            for d in waiters:
+                d.callback(None)
+
+    def stopProducing(self) -> None:
+        pass
+
+    # -- Twisted protocol --------------------------------------------------
+
+    def connectionMade(self) -> None:
+        self.clock = self.options.getReactor()
+        timeout = self.options.openTimeout
+        if timeout is not None:
+            self._openTimer = self.clock.callLater(timeout, self._openTimedOut)
+
+    def connectionLost(self, reason: Failure = None) -> None:
+        wasOpen = self.state is not CONNECTING
+        self.state = CLOSED
+        self._inputClosed = True
+        for name in ("_openTimer", "_closeTimer", "_pingTimer"):
+            call = getattr(self, name)
+            if call is not None:
+                if call.active():
+                    call.cancel()
+                setattr(self, name, None)
+        if self.closeCode is None:
+            self.closeCode = CloseCode.ABNORMAL_CLOSURE
+            self.closeReason = ""
+        if wasOpen:
+            self._connectionClosed()
+        while self._recvWaiters:
+            self._recvWaiters.popleft().errback(self._closedError())
+        pings, self._pings = self._pings, {}
+        for d, _ in pings.values():
+            d.errback(self._closedError())
+        waiters, self._sendWaiters = self._sendWaiters, []
+        for d in waiters:
+            d.errback(self._closedError())
+        closeWaiters, self._closeWaiters = self._closeWaiters, []
+        for d in closeWaiters:
+            d.callback(None)
+
+    def _connectionClosed(self) -> None:
+        """Hook for subclasses: the connection, once open, is gone."""
+
+    # -- Opening ----------------------------------------------------------
+
+    def _open(self, leftover: bytes = b"") -> None:
+        """The handshake succeeded: switch to frames."""
+        if self._openTimer is not None and self._openTimer.active():
+            self._openTimer.cancel()
+        self._openTimer = None
+        options = self.options
+        rsv = 0
+        for extension in self.extensions:
+            rsv |= extension.rsvBits
+        self._parser = Parser(
+            self._frameReceived,
+            requireMask=not self.isClient,
+            maxSize=None if self.extensions else options.maxSize,
+            allowedRsv=rsv,
+        )
+        self.state = OPEN
+        self.dataReceived = self._framesReceived  # type: ignore[method-assign]
+        transport = self.transport
+        if options.writeLimit is not None:
+            _setWriteLimit(transport, options.writeLimit)
+        transport.registerProducer(self, True)
+        if options.pingInterval is not None:
+            self._pingTimer = self.clock.callLater(options.pingInterval, self._keepalive)
+        self.connectionOpen()
+        if leftover and self.state is OPEN:
+            self._framesReceived(leftover)
+
+    def _openTimedOut(self) -> None:
+        self._openTimer = None
+        if self.state is CONNECTING:
+            log.info("Opening handshake with {peer} timed out", peer=self._peerText())
+            self._handshakeTimedOut()
+            self.transport.abortConnection()
+
+    def _handshakeTimedOut(self) -> None:
+        """Hook for subclasses: the opening handshake took too long."""
+
+    # -- Receiving --------------------------------------------------------
+
+    def _framesReceived(self, data: bytes) -> None:
+        try:
+            self._parser.feed(data)
+        except ProtocolError as e:
+            self._fail(e.closeCode, str(e))
+        except Exception:
+            log.failure("Error while handling data from {peer}", peer=self._peerText())
+            self._fail(CloseCode.INTERNAL_ERROR, "internal error")
+
+    def _ignoreData(self, data: bytes) -> None:
+        pass
+
+    def _frameReceived(self, opcode: int, end: bool, rsv: int, payload: bytes) -> None:
+        if opcode >= 8:
+            self._controlReceived(opcode, payload)
+            return
+        if self.extensions:
+            payload = self._decodeExtensions(opcode, end, rsv, payload)
+        if opcode:
+            if end:
+                # A whole message in one piece: the common case.
+                if opcode == OP_TEXT:
+                    try:
+                        message = payload.decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise InvalidUTF8("invalid UTF-8 in text message") from None
+                    self.messageReceived(message)
+                else:
+                    self.messageReceived(payload)
+                return
+            self._parts = []
+            self._text = opcode == OP_TEXT
+            if self._text:
+                if self._textDecoder is None:
+                    self._textDecoder = codecs.getincrementaldecoder("utf-8")()
+                else:
+                    self._textDecoder.reset()
+        if self._text:
+            payload = self._decodeText(payload, end)
+        parts = self._parts
+        parts.append(payload)
+        if end:
+            self._parts = None
+            if self._text:
+                self.messageReceived("".join(parts))
+            else:
+                self.messageReceived(b"".join(parts))
+
+    def _decodeText(self, payload: bytes, end: bool) -> str:
+        decoder = self._textDecoder
+        try:
+            text = decoder.decode(payload, end)
+        except UnicodeDecodeError:
+            raise InvalidUTF8("invalid UTF-8 in text message") from None
+        if not end:
+            # CPython waits for a third byte before refusing a UTF-16
+            # surrogate (ED A0..BF); refuse it as soon as it is certain.
+            pending = decoder.getstate()[0]
+            if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
+                raise InvalidUTF8("invalid UTF-8 in text message")
+        return text
+
+    def _decodeExtensions(self, opcode: int, end: bool, rsv: int, payload: bytes) -> bytes:
+        maxSize = self.options.maxSize
+        start = opcode != OP_CONT
+        for extension in reversed(self.extensions):
+            payload = extension.decode(payload, rsv=rsv, start=start, end=end,
+                                       maxSize=maxSize)
+        return payload
+
+    def _controlReceived(self, opcode: int, payload: bytes) -> None:
+        if opcode == OP_PING:
+            if self.state is OPEN:
+                self._writeFrame(OP_PONG, payload)
+        elif opcode == OP_PONG:
+            if payload in self._pings:
+                self._pongReceived(payload)
+        else:
+            self._closeReceived(Close.parse(payload))
+
+    def _pongReceived(self, data: bytes) -> None:
+        now = self.clock.seconds()
+        acknowledged = []
+        for key, (d, sent) in self._pings.items():
+            acknowledged.append(key)
+            if key == data:
+                self.latency = now - sent
+                break
+        for key in acknowledged:
+            d, sent = self._pings.pop(key)
+            d.callback(now - sent)
+
+    def _closeReceived(self, close: Close) -> None:
+        self.closeCode, self.closeReason = close.code, close.reason
+        self._stopInput()
+        if self.state is OPEN:
+            # Echo the code (5.5.1); an empty close is answered with one.
+            self._sendClose(close.code)
+            self.state = CLOSING
+        self._closeHandshakeDone()
+
+    # -- Sending ----------------------------------------------------------
+
+    def _writeFrame(self, opcode: int, payload: bytes, fin: bool = True, rsv: int = 0) -> None:
+        if self.isClient:
+            mask = os.urandom(4)
+            header = frameHeader(opcode, len(payload), fin, rsv, mask)
+            payload = applyMask(payload, mask)
+        else:
+            header = frameHeader(opcode, len(payload), fin, rsv)
+        if len(payload) < _SEQUENCE_THRESHOLD:
+            self.transport.write(header + payload)
+        else:
+            self.transport.writeSequence((header, payload))
+
+    def _sendData(self, opcode: int, payload: bytes, fin: bool = True,
+                  start: bool = True) -> None:
+        rsv = 0
+        if self.extensions:
+            for extension in self.extensions:
+                rsv, payload = extension.encode(payload, start=start, end=fin)
+        self._writeFrame(opcode, payload, fin, rsv)
+
+    def _sendFragments(self, fragments: Iterable) -> None:
+        iterator = iter(fragments)
+        try:
+            current = next(iterator)
+        except StopIteration:
+            return
+        kind = _fragmentKind(current)
+        opcode = kind
+        for following in iterator:
+            if _fragmentKind(following) != kind:
+                raise TypeError("all fragments must be str, or all bytes-like")
+            self._sendData(opcode, _encodeFragment(current), False, opcode != OP_CONT)
+            opcode = OP_CONT
+            current = following
+        self._sendData(opcode, _encodeFragment(current), True, opcode != OP_CONT)
+
+    async def _sendAsyncFragments(self, fragments: AsyncIterable) -> None:
+        if self._sendLock is None:
+            self._sendLock = defer.DeferredLock()
+        await self._sendLock.acquire()
+        try:
+            iterator = fragments.__aiter__()
+            try:
+                current = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+            kind = _fragmentKind(current)
+            opcode = kind
+            async for following in iterator:
+                if _fragmentKind(following) != kind:
+                    raise TypeError("all fragments must be str, or all bytes-like")
+                if self.state is not OPEN:
+                    raise self._closedError()
+                self._sendData(opcode, _encodeFragment(current), False, opcode != OP_CONT)
+                opcode = OP_CONT
+                current = following
+                if self._writePaused:
+                    d = defer.Deferred()
+                    self._sendWaiters.append(d)
+                    await d
+            if self.state is not OPEN:
+                raise self._closedError()
+            self._sendData(opcode, _encodeFragment(current), True, opcode != OP_CONT)
+        finally:
+            self._sendLock.release()
+
+    # -- Closing ----------------------------------------------------------
+
+    def _sendClose(self, code: int, reason: str = "") -> None:
+        close = Close(code, reason)
+        self._sentClose = close
+        self._writeFrame(OP_CLOSE, close.serialize())
+
+    def _stopInput(self) -> None:
+        """Ignore everything the peer sends from now on."""
+        self._inputClosed = True
+        if self._parser is not None:
+            self._parser.paused = True
+        self.dataReceived = self._ignoreData  # type: ignore[method-assign]
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455, 7.1.7) with close code C{code}."""
+        if self.state is CLOSED:
+            return
+        log.info("Failing WebSocket connection with {peer}: {code} {reason}",
+                 peer=self._peerText(), code=code, reason=reason)
+        self._stopInput()
+        if self.state is OPEN:
+            self._sendClose(code, reason.encode("utf-8")[:123].decode("utf-8", "ignore"))
+            self.state = CLOSING
+        self._closeHandshakeDone()
+
+    def _closeHandshakeDone(self) -> None:
+        """
+        Close frames were exchanged (or we gave up on the peer): the server
+        closes TCP at once (7.1.1); a client waits for the server to.
+        """
+        if not self.isClient:
+            self.transport.loseConnection()
+        self._startCloseTimer()
+
+    def _startCloseTimer(self) -> None:
+        if self._closeTimer is not None and self._closeTimer.active():
+            self._closeTimer.cancel()
+        timeout = self.options.closeTimeout
+        if timeout is not None:
+            self._closeTimer = self.clock.callLater(timeout, self._closeTimedOut)
+
+    def _closeTimedOut(self) -> None:
+        self._closeTimer = None
+        if self.state is not CLOSED:
+            log.info("Closing handshake with {peer} timed out; aborting",
+                     peer=self._peerText())
+            self.transport.abortConnection()
+
+    def _closedError(self) -> ConnectionClosed:
+        code = self.closeCode if self.closeCode is not None else CloseCode.ABNORMAL_CLOSURE
+        reason = self.closeReason or ""
+        sent = self._sentClose
+        ok = code in (1000, 1001) and (sent is None or sent.code in (1000, 1001))
+        cls = ConnectionClosedOK if ok else ConnectionClosedError
+        return cls(code, reason,
+                   sent.code if sent is not None else None,
+                   sent.reason if sent is not None else None)
+
+    # -- Keepalive --------------------------------------------------------
+
+    def _keepalive(self) -> None:
+        self._pingTimer = None
+        if self.state is not OPEN:
+            return
+        sent = self.clock.seconds()
+        d = self.ping()
+        timeout = self.options.pingTimeout
+        if timeout is not None:
+            self._pingTimer = self.clock.callLater(timeout, self._pingTimedOut)
+
+        def answered(rtt: float) -> None:
+            if self._pingTimer is not None and self._pingTimer.active():
+                self._pingTimer.cancel()
+            if self.state is OPEN:
+                wait = max(0.0, self.options.pingInterval - (self.clock.seconds() - sent))
+                self._pingTimer = self.clock.callLater(wait, self._keepalive)
+
+        d.addCallbacks(answered, lambda failure: None)
+
+    def _pingTimedOut(self) -> None:
+        self._pingTimer = None
+        self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+
+    # -- Read flow control ------------------------------------------------
+
+    def _pauseReading(self) -> None:
+        if self._queuePaused and self._parser is not None:
+            self._parser.paused = True
+        if self.transport is not None:
+            self.transport.pauseProducing()
+
+    def _resumeReading(self) -> None:
+        if self._queuePaused or self._writePaused or self._inputClosed:
+            return
+        if self.transport is not None:
+            self.transport.resumeProducing()
+        if self._parser is not None and self._parser.paused:
+            try:
+                self._parser.resume()
+            except ProtocolError as e:
+                self._fail(e.closeCode, str(e))
+
+    def _peerText(self) -> str:
+        try:
+            peer = self.transport.getPeer()
+        except Exception:
+            return "peer"
+        host = getattr(peer, "host", None)
+        port = getattr(peer, "port", None)
+        if host is None:
+            return str(peer)
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _fragmentKind(fragment: object) -> int:
+    if isinstance(fragment, str):
+        return OP_TEXT
+    if isinstance(fragment, (bytes, bytearray, memoryview)):
+        return OP_BINARY
+    raise TypeError(f"cannot send a fragment of type {type(fragment).__name__}")
+
+
+def _encodeFragment(fragment: str | bytes) -> bytes:
+    return fragment.encode("utf-8") if isinstance(fragment, str) else fragment

@@ -1,0 +1,293 @@
+"""
+WebSocket servers: the server side of the opening handshake, the factory
+that fits any Twisted stream endpoint, and L{serve}.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from typing import Any, Callable, Sequence
+
+from twisted.internet import defer
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ._version import __version__
+from .exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
+from .extensions import negotiateServer
+from .handshake import (
+    buildResponse,
+    checkOrigin,
+    checkRequest,
+    parseTokens,
+    rejectResponse,
+    selectSubprotocol,
+)
+from .http import (
+    MAX_HEAD,
+    Response,
+    checkIncomplete,
+    errorResponse,
+    findHeadEnd,
+    parseRequest,
+)
+from .protocol import CONNECTING, OPEN, Options, WebSocketProtocol
+
+__all__ = ["ServerOptions", "WebSocketServerProtocol", "WebSocketServerFactory", "serve"]
+
+log = Logger()
+
+DEFAULT_SERVER_HEADER = (
+    f"Python/{sys.version_info.major}.{sys.version_info.minor} txws/{__version__}"
+)
+
+
+class ServerOptions(Options):
+    """
+    L{Options} plus the server's own settings.
+
+    @ivar origins: acceptable values of the Origin header; C{None} in the
+        list accepts requests without one. Default C{None}: any origin. Set it
+        for browser-facing servers, against cross-site WebSocket hijacking.
+    @ivar selectSubprotocol: C{(protocol, offered) -> str | None}, replacing
+        the default choice (the first of C{subprotocols} the client offered).
+    @ivar processRequest: C{(protocol, request) -> Response | None}, or a
+        Deferred of one: return a response to answer the request with it
+        instead of upgrading (health checks, authentication).
+    @ivar processResponse: C{(protocol, request, response) -> Response |
+        None}: inspect or replace the 101 response before it is sent.
+    @ivar serverHeader: the Server header; C{None} leaves it out.
+    @ivar maxConnections: beyond this many open connections, new ones are
+        answered 503. Default C{None}: no limit.
+    """
+
+    __slots__ = ("origins", "selectSubprotocol", "processRequest",
+                 "processResponse", "serverHeader", "maxConnections")
+
+    def __init__(
+        self,
+        *,
+        origins: Sequence[str | None] | None = None,
+        selectSubprotocol: Callable[..., str | None] | None = None,
+        processRequest: Callable[..., Any] | None = None,
+        processResponse: Callable[..., Any] | None = None,
+        serverHeader: str | None = DEFAULT_SERVER_HEADER,
+        maxConnections: int | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        if maxConnections is not None and (not isinstance(maxConnections, int)
+                                           or maxConnections <= 0):
+            raise ValueError("maxConnections must be a positive integer or None")
+        self.origins = list(origins) if origins is not None else None
+        self.selectSubprotocol = selectSubprotocol
+        self.processRequest = processRequest
+        self.processResponse = processResponse
+        self.serverHeader = serverHeader
+        self.maxConnections = maxConnections
+
+
+class WebSocketServerProtocol(WebSocketProtocol):
+    """
+    The server side of a connection: reads the upgrade request, answers it,
+    then runs the factory's handler (or L{connectionOpen}, if overridden).
+    """
+
+    isClient = False
+    options = ServerOptions()
+    factory: WebSocketServerFactory | None = None
+    _handlerDeferred: defer.Deferred | None = None
+    _requestBuffer: bytearray | None = None
+    _requestParsed = False
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self._requestBuffer = bytearray()
+
+    def dataReceived(self, data: bytes) -> None:
+        """Read the upgrade request; after it, frames go to the parser."""
+        buf = self._requestBuffer
+        if buf is None:
+            return
+        searched = len(buf)
+        buf += data
+        if self._requestParsed:
+            # Frames sent before our answer, while processRequest runs.
+            if len(buf) > MAX_HEAD:
+                self._reject(InvalidMessage("too much data before the upgrade"))
+            return
+        end = findHeadEnd(buf, searched - 3)
+        try:
+            if end < 0:
+                checkIncomplete(buf)
+                return
+            request = parseRequest(bytes(buf[:end]))
+        except InvalidHandshake as e:
+            self._reject(e)
+            return
+        del buf[:end]
+        self._requestParsed = True
+        self.request = request
+        try:
+            key = checkRequest(request)
+            checkOrigin(request.headers, self.options.origins)
+        except InvalidHandshake as e:
+            self._reject(e)
+            return
+        processRequest = self.options.processRequest
+        if processRequest is None:
+            self._requestAccepted(None, key)
+            return
+        d = defer.maybeDeferred(processRequest, self, request)
+        d.addCallback(self._requestAccepted, key)
+        d.addErrback(self._handshakeError)
+
+    def _requestAccepted(self, response: Response | None, key: str) -> None:
+        if self.state is not CONNECTING or self.transport is None:
+            return
+        if response is not None:
+            self._refuse(response, f"processRequest answered {response.status}")
+            return
+        options = self.options
+        factory = self.factory
+        if (options.maxConnections is not None and factory is not None
+                and len(factory.connections) >= options.maxConnections):
+            self._refuse(errorResponse(503, "Too many connections; try again later."),
+                         "too many connections")
+            return
+        request = self.request
+        try:
+            offered = parseTokens(request.headers.getAll("Sec-WebSocket-Protocol"),
+                                  "Sec-WebSocket-Protocol")
+            if options.selectSubprotocol is not None:
+                subprotocol = options.selectSubprotocol(self, offered)
+            else:
+                subprotocol = selectSubprotocol(offered, options.subprotocols)
+            if subprotocol is not None and subprotocol not in offered:
+                raise InvalidHandshake(f"selected subprotocol {subprotocol!r} was not offered")
+            extensionHeader, extensions = negotiateServer(
+                request.headers.getAll("Sec-WebSocket-Extensions"), options.extensions)
+        except InvalidHandshake as e:
+            self._reject(e)
+            return
+        response = buildResponse(key, subprotocol, extensionHeader, options.serverHeader)
+        if options.processResponse is not None:
+            replaced = options.processResponse(self, request, response)
+            if replaced is not None:
+                response = replaced
+            if response.status != 101:
+                self._refuse(response, f"processResponse answered {response.status}")
+                return
+        self.response = response
+        self.subprotocol = subprotocol
+        self.extensions = extensions
+        self.transport.write(response.serialize())
+        leftover = bytes(self._requestBuffer)
+        self._requestBuffer = None
+        if factory is not None:
+            factory.connections.add(self)
+        self._open(leftover)
+
+    def _handshakeError(self, failure: Failure) -> None:
+        log.failure("Error in the opening handshake with {peer}", failure,
+                    peer=self._peerText())
+        if self.state is CONNECTING and self.transport is not None:
+            self._refuse(errorResponse(500, "Failed to open a WebSocket connection."),
+                         "internal error")
+
+    def _reject(self, error: InvalidHandshake) -> None:
+        self._refuse(rejectResponse(error, self.options.serverHeader), str(error))
+
+    def _refuse(self, response: Response, why: str) -> None:
+        log.info("Refused WebSocket handshake from {peer}: {status} {why}",
+                 peer=self._peerText(), status=response.status, why=why)
+        self._requestBuffer = None
+        self.transport.write(response.serialize())
+        self.transport.loseConnection()
+        self._startCloseTimer()
+
+    def connectionOpen(self) -> None:
+        """Run the factory's handler, if it has one."""
+        handler = self.factory.handler if self.factory is not None else None
+        if handler is None:
+            return
+        d = defer.maybeDeferred(handler, self)
+        d.addCallback(_awaitIfCoroutine)
+        d.addCallbacks(self._handlerDone, self._handlerFailed)
+        self._handlerDeferred = d
+
+    def _handlerDone(self, result: object) -> None:
+        if self.state is OPEN:
+            self.close()
+
+    def _handlerFailed(self, failure: Failure) -> None:
+        if failure.check(ConnectionClosed) and self.state is not OPEN:
+            return
+        log.failure("Error in WebSocket handler for {peer}", failure,
+                    peer=self._peerText())
+        if self.state is OPEN:
+            self.close(1011, "internal error")
+
+    def _connectionClosed(self) -> None:
+        if self.factory is not None:
+            self.factory.connections.discard(self)
+
+    def _handshakeTimedOut(self) -> None:
+        self._requestBuffer = None
+
+
+def _awaitIfCoroutine(result: object) -> object:
+    if inspect.isawaitable(result) and not isinstance(result, defer.Deferred):
+        return defer.ensureDeferred(result)
+    return result
+
+
+Handler = Callable[[WebSocketServerProtocol], Any]
+
+
+class WebSocketServerFactory(Factory):
+    """
+    Builds server connections that run C{handler(websocket)}; use it with
+    any Twisted stream server endpoint.
+
+    When the handler's result (it may be a coroutine, a Deferred or
+    nothing) is done, the connection is closed with 1000; if it fails, the
+    error is logged and the connection closed with 1011. C{handler} may be
+    None for subclasses of the protocol that override L{connectionOpen
+    <WebSocketServerProtocol.connectionOpen>} or C{messageReceived}.
+    Keyword options are those of L{ServerOptions}.
+
+    @ivar connections: the open connections.
+    """
+
+    protocol = WebSocketServerProtocol
+
+    def __init__(self, handler: Handler | None = None, **options: Any) -> None:
+        self.handler = handler
+        self.options = ServerOptions(**options)
+        self.connections: set[WebSocketServerProtocol] = set()
+
+    def buildProtocol(self, addr: Any) -> WebSocketServerProtocol:
+        p = self.protocol()
+        p.factory = self
+        p.options = self.options
+        return p
+
+
+def serve(handler: Handler, endpoint: str | IStreamServerEndpoint = "tcp:8765",
+          reactor: Any = None, **options: Any) -> defer.Deferred:
+    """
+    Serve C{handler} on C{endpoint} (a strports description such as
+    C{"tcp:8765"} or C{"ssl:8443:privateKey=key.pem"}, or an
+    L{IStreamServerEndpoint}); fires with the L{IListeningPort}.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    if isinstance(endpoint, str):
+        endpoint = serverFromString(reactor, endpoint)
+    options.setdefault("reactor", reactor)
+    return endpoint.listen(WebSocketServerFactory(handler, **options))

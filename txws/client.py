@@ -203,6 +203,7 @@ class WebSocketClientFactory(ClientFactory):
     """
 
     protocol = WebSocketClientProtocol
+    noisy = False
 
     def __init__(self, uri: str | WebSocketURI, **options: Any) -> None:
         self.uri = parseURI(uri) if isinstance(uri, str) else uri
@@ -270,20 +271,14 @@ def connect(uri: str, reactor: Any = None, *,
     d = defer.ensureDeferred(_connect(parsed, reactor, endpoint, tlsOptions, options))
     timeout = options.get("openTimeout", Options().openTimeout)
     if timeout is not None:
-        timedOut = []
 
         def onTimeout(result: Any, timeout: float) -> Any:
-            timedOut.append(True)
+            # Whatever the cancelled step failed with, the cause is the timeout.
+            if isinstance(result, Failure):
+                return Failure(OpenTimeout(f"could not connect to {uri} in {timeout} s"))
             return result
 
         d.addTimeout(timeout, reactor, onTimeoutCancel=onTimeout)
-
-        def translate(failure: Failure) -> Failure:
-            if timedOut and failure.check(defer.CancelledError, defer.TimeoutError):
-                return Failure(OpenTimeout(f"could not connect to {uri} in {timeout} s"))
-            return failure
-
-        d.addErrback(translate)
     return d
 
 

@@ -20,7 +20,7 @@ The tree, so that callers can catch exactly what they mean::
     │   └── PayloadTooBig           a message over maxSize (1009)
     ├── InvalidState                an operation the current state forbids
     └── ConnectionClosed
-        ├── ConnectionClosedOK      after a 1000 or 1001 close
+        ├── ConnectionClosedOK      after a 1000, 1001 or code-less close
         └── ConnectionClosedError   any other close, or none (1006)
 """
 
@@ -202,7 +202,7 @@ class ConnectionClosed(WebSocketError):
 
 
 class ConnectionClosedOK(ConnectionClosed):
-    """The connection closed normally (1000 or 1001)."""
+    """The connection closed normally: 1000, 1001, or a close frame without a code."""
 
 
 class ConnectionClosedError(ConnectionClosed):

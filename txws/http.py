@@ -144,6 +144,10 @@ class Request:
     headers: Headers = field(default_factory=Headers)
     method: str = "GET"
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.headers, Headers):
+            self.headers = Headers(self.headers)
+
     def serialize(self) -> bytes:
         return (
             f"{self.method} {self.path} HTTP/1.1\r\n".encode("latin-1")
@@ -162,6 +166,8 @@ class Response:
     body: bytes = b""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.headers, Headers):
+            self.headers = Headers(self.headers)
         if not self.reason:
             self.reason = STATUS_PHRASES.get(self.status, "")
 

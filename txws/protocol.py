@@ -69,6 +69,10 @@ class State(enum.IntEnum):
 
 CONNECTING, OPEN, CLOSING, CLOSED = State
 
+# A close with one of these (1005: a close frame without a code) is normal.
+_OK_CODES = frozenset((CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY,
+                       CloseCode.NO_STATUS_RCVD))
+
 
 def _checkDuration(name: str, value: float | None) -> None:
     if value is not None and (not isinstance(value, (int, float)) or value <= 0):
@@ -206,6 +210,7 @@ class WebSocketProtocol(Protocol):
     _text = False
     _queuePaused = False
     _writePaused = False
+    _producing = False
     _sendLock: defer.DeferredLock | None = None
 
     def __init__(self) -> None:
@@ -289,12 +294,15 @@ class WebSocketProtocol(Protocol):
         not asking us to pause; it errbacks with L{ConnectionClosed} if the
         connection is not open.
         """
-        if self.state is not OPEN:
-            return defer.fail(self._closedError())
         lock = self._sendLock
         if lock is not None and lock.locked:
             # A fragmented message is being sent: wait for its end.
-            return lock.run(self.send, message)
+            return lock.run(self._send, message)
+        return self._send(message)
+
+    def _send(self, message: Any) -> defer.Deferred:
+        if self.state is not OPEN:
+            return defer.fail(self._closedError())
         if isinstance(message, str):
             self._sendData(OP_TEXT, message.encode("utf-8"))
         elif isinstance(message, (bytes, bytearray, memoryview)):
@@ -457,6 +465,7 @@ class WebSocketProtocol(Protocol):
         if options.writeLimit is not None:
             _setWriteLimit(transport, options.writeLimit)
         transport.registerProducer(self, True)
+        self._producing = True
         if options.pingInterval is not None:
             self._pingTimer = self.clock.callLater(options.pingInterval, self._keepalive)
         self.connectionOpen()
@@ -676,8 +685,15 @@ class WebSocketProtocol(Protocol):
         closes TCP at once (7.1.1); a client waits for the server to.
         """
         if not self.isClient:
-            self.transport.loseConnection()
+            self._loseConnection()
         self._startCloseTimer()
+
+    def _loseConnection(self) -> None:
+        # TLS transports wait for the producer to go before closing.
+        if self._producing:
+            self._producing = False
+            self.transport.unregisterProducer()
+        self.transport.loseConnection()
 
     def _startCloseTimer(self) -> None:
         if self._closeTimer is not None and self._closeTimer.active():
@@ -697,7 +713,7 @@ class WebSocketProtocol(Protocol):
         code = self.closeCode if self.closeCode is not None else CloseCode.ABNORMAL_CLOSURE
         reason = self.closeReason or ""
         sent = self._sentClose
-        ok = code in (1000, 1001) and (sent is None or sent.code in (1000, 1001))
+        ok = code in _OK_CODES and (sent is None or sent.code in _OK_CODES)
         cls = ConnectionClosedOK if ok else ConnectionClosedError
         return cls(code, reason,
                    sent.code if sent is not None else None,
@@ -731,6 +747,8 @@ class WebSocketProtocol(Protocol):
     # -- Read flow control ------------------------------------------------
 
     def _pauseReading(self) -> None:
+        if self._inputClosed:
+            return
         if self._queuePaused and self._parser is not None:
             self._parser.paused = True
         if self.transport is not None:

@@ -132,25 +132,28 @@ class WebSocketServerProtocol(WebSocketProtocol):
         del buf[:end]
         self._requestParsed = True
         self.request = request
+        processRequest = self.options.processRequest
+        if processRequest is None:
+            d = defer.succeed(None)
+        else:
+            # Before the upgrade checks, so that it can answer plain HTTP
+            # requests such as health checks.
+            d = defer.maybeDeferred(processRequest, self, request)
+        d.addCallback(self._requestAccepted)
+        d.addErrback(self._handshakeError)
+
+    def _requestAccepted(self, response: Response | None) -> None:
+        if self.state is not CONNECTING or self._requestBuffer is None:
+            return
+        if response is not None:
+            self._refuse(response, f"processRequest answered {response.status}")
+            return
+        request = self.request
         try:
             key = checkRequest(request)
             checkOrigin(request.headers, self.options.origins)
         except InvalidHandshake as e:
             self._reject(e)
-            return
-        processRequest = self.options.processRequest
-        if processRequest is None:
-            self._requestAccepted(None, key)
-            return
-        d = defer.maybeDeferred(processRequest, self, request)
-        d.addCallback(self._requestAccepted, key)
-        d.addErrback(self._handshakeError)
-
-    def _requestAccepted(self, response: Response | None, key: str) -> None:
-        if self.state is not CONNECTING or self.transport is None:
-            return
-        if response is not None:
-            self._refuse(response, f"processRequest answered {response.status}")
             return
         options = self.options
         factory = self.factory
@@ -159,7 +162,6 @@ class WebSocketServerProtocol(WebSocketProtocol):
             self._refuse(errorResponse(503, "Too many connections; try again later."),
                          "too many connections")
             return
-        request = self.request
         try:
             offered = parseTokens(request.headers.getAll("Sec-WebSocket-Protocol"),
                                   "Sec-WebSocket-Protocol")
@@ -206,6 +208,10 @@ class WebSocketServerProtocol(WebSocketProtocol):
         log.info("Refused WebSocket handshake from {peer}: {status} {why}",
                  peer=self._peerText(), status=response.status, why=why)
         self._requestBuffer = None
+        if "Content-Length" not in response.headers:
+            response.headers.add("Content-Length", str(len(response.body)))
+        if "Connection" not in response.headers:
+            response.headers.add("Connection", "close")
         self.transport.write(response.serialize())
         self.transport.loseConnection()
         self._startCloseTimer()

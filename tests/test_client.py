@@ -1,0 +1,141 @@
+"""The client side of the opening handshake, deterministically."""
+
+from __future__ import annotations
+
+import pytest
+
+from txws.exceptions import (
+    InvalidHeader,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidURI,
+    NegotiationError,
+    OpenTimeout,
+)
+from txws.frames import OP_TEXT, serializeFrame
+from txws.handshake import acceptKey
+from txws.protocol import OPEN
+
+from .helpers import (
+    acceptResponse,
+    assertNoResult,
+    clientConnection,
+    failureResultOf,
+    sentRequest,
+    successResultOf,
+)
+
+
+def test_request():
+    conn = clientConnection("ws://user:pw@example.com:8080/path?q=1", origin="https://o",
+                            subprotocols=["chat"], additionalHeaders=[("X-Token", "t")],
+                            userAgentHeader="agent/1")
+    req = sentRequest(conn)
+    assert req.path == "/path?q=1"
+    h = req.headers
+    assert h.get("Host") == "example.com:8080"
+    assert h.get("Sec-WebSocket-Version") == "13"
+    assert h.get("Origin") == "https://o"
+    assert h.get("Sec-WebSocket-Protocol") == "chat"
+    assert h.get("X-Token") == "t"
+    assert h.get("User-Agent") == "agent/1"
+    assert h.get("Authorization").startswith("Basic ")
+    assert "Sec-WebSocket-Extensions" not in h
+
+
+def test_default_user_agent():
+    req = sentRequest(clientConnection())
+    assert "txws/" in req.headers.get("User-Agent")
+    req = sentRequest(clientConnection(userAgentHeader=None))
+    assert "User-Agent" not in req.headers
+
+
+def test_accepted():
+    conn = clientConnection()
+    conn.receive(acceptResponse(sentRequest(conn)))
+    protocol = successResultOf(conn.factory.handshake)
+    assert protocol is conn.protocol
+    assert protocol.state is OPEN
+    assert protocol.response.status == 101
+
+
+def test_response_in_pieces_with_frames_behind():
+    conn = clientConnection()
+    data = acceptResponse(sentRequest(conn)) + serializeFrame(OP_TEXT, b"welcome")
+    for i in range(len(data)):
+        conn.receive(data[i:i + 1])
+    successResultOf(conn.factory.handshake)
+    assert successResultOf(conn.protocol.recv()) == "welcome"
+
+
+def test_wrong_accept():
+    conn = clientConnection()
+    sentRequest(conn)
+    conn.receive(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                 + acceptKey("other").encode() + b"\r\n\r\n")
+    failureResultOf(conn.factory.handshake, InvalidHeader)
+    assert conn.transport.disconnected
+
+
+def test_refused_with_status_and_body():
+    conn = clientConnection()
+    sentRequest(conn)
+    conn.receive(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\n\r\nno ")
+    assertNoResult(conn.factory.handshake)
+    conn.receive(b"thanks")
+    f = failureResultOf(conn.factory.handshake, InvalidStatus)
+    assert f.value.response.status == 403
+    assert f.value.response.body == b"no thanks"
+
+
+def test_garbage_response():
+    conn = clientConnection()
+    sentRequest(conn)
+    conn.receive(b"SSH-2.0-OpenSSH\r\n\r\n")
+    failureResultOf(conn.factory.handshake, InvalidMessage)
+
+
+def test_endless_response_head():
+    conn = clientConnection()
+    sentRequest(conn)
+    conn.receive(b"HTTP/1.1 101 OK\r\n" + b"X: y\r\n" * 20000)
+    failureResultOf(conn.factory.handshake, InvalidMessage)
+
+
+def test_connection_lost_during_handshake():
+    conn = clientConnection()
+    conn.lose()
+    failureResultOf(conn.factory.handshake, InvalidMessage)
+
+
+def test_open_timeout():
+    conn = clientConnection(openTimeout=2)
+    conn.clock.advance(2)
+    failureResultOf(conn.factory.handshake, OpenTimeout)
+    assert conn.transport.disconnected
+
+
+def test_subprotocol_chosen():
+    conn = clientConnection(subprotocols=["a", "b"])
+    conn.receive(acceptResponse(sentRequest(conn), "Sec-WebSocket-Protocol: b\r\n"))
+    assert successResultOf(conn.factory.handshake).subprotocol == "b"
+
+
+def test_subprotocol_not_offered():
+    conn = clientConnection(subprotocols=["a"])
+    conn.receive(acceptResponse(sentRequest(conn), "Sec-WebSocket-Protocol: z\r\n"))
+    failureResultOf(conn.factory.handshake, NegotiationError)
+
+
+def test_extension_not_offered():
+    conn = clientConnection()
+    conn.receive(acceptResponse(sentRequest(conn), "Sec-WebSocket-Extensions: x-foo\r\n"))
+    failureResultOf(conn.factory.handshake, NegotiationError)
+
+
+def test_invalid_uri():
+    from txws.client import WebSocketClientFactory
+
+    with pytest.raises(InvalidURI):
+        WebSocketClientFactory("http://example.com/")

@@ -1,0 +1,42 @@
+"""The public API: every name DESIGN.md promises is importable from txws."""
+
+import txws
+
+
+def test_all_names_exist():
+    for name in txws.__all__:
+        assert hasattr(txws, name), name
+
+
+def test_design_names():
+    for name in ["serve", "connect", "WebSocketServerFactory", "WebSocketClientFactory",
+                 "WebSocketServerProtocol", "WebSocketClientProtocol", "WebSocketProtocol",
+                 "ConnectionClosed", "ConnectionClosedOK", "ConnectionClosedError",
+                 "InvalidHandshake", "InvalidStatus", "InvalidURI", "InvalidOrigin",
+                 "NegotiationError", "PayloadTooBig", "ProtocolError", "InvalidState", "State"]:
+        assert name in txws.__all__, name
+
+
+def test_exception_tree():
+    assert issubclass(txws.InvalidStatus, txws.InvalidHandshake)
+    assert issubclass(txws.InvalidOrigin, txws.InvalidHandshake)
+    assert issubclass(txws.ConnectionClosedOK, txws.ConnectionClosed)
+    assert issubclass(txws.PayloadTooBig, txws.ProtocolError)
+    assert issubclass(txws.InvalidHandshake, txws.WebSocketError)
+    assert txws.PayloadTooBig.closeCode == 1009
+    assert txws.InvalidUTF8.closeCode == 1007
+
+
+def test_codec_has_no_twisted_imports():
+    import ast
+    from pathlib import Path
+
+    root = Path(txws.__file__).parent
+    for name in ["frames.py", "handshake.py", "http.py", "uri.py", "exceptions.py",
+                 "extensions/__init__.py"]:
+        tree = ast.parse((root / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("twisted") for a in node.names), name
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith("twisted"), name

@@ -1,0 +1,313 @@
+"""RFC 6455, section 5: framing, as implemented by txws.frames."""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from txws.exceptions import InvalidUTF8, PayloadTooBig, ProtocolError
+from txws.frames import (
+    Close,
+    CloseCode,
+    Frame,
+    Opcode,
+    Parser,
+    applyMask,
+    parseFrames,
+    serializeFrame,
+)
+
+
+def collect(data: bytes, chunks=None, **kw):
+    """Feed data (optionally in chunks) and return (opcode, end, rsv, payload)s."""
+    events = []
+    parser = Parser(lambda *a: events.append(a), **kw)
+    if chunks is None:
+        parser.feed(data)
+    else:
+        pos = 0
+        for size in chunks:
+            parser.feed(data[pos:pos + size])
+            pos += size
+        parser.feed(data[pos:])
+    return events
+
+
+def joinPieces(events):
+    """Group streamed pieces back into (opcode, payload) per message."""
+    messages, current, opcode = [], [], None
+    for op, end, rsv, payload in events:
+        if op >= 8:
+            messages.append((op, payload))
+            continue
+        if op:
+            opcode = op
+        current.append(payload)
+        if end:
+            messages.append((opcode, b"".join(current)))
+            current = []
+    return messages
+
+
+class TestMasking:
+    """5.3. Client-to-Server Masking"""
+
+    def test_rfc_example(self):
+        # 5.7: a masked "Hello".
+        assert applyMask(b"Hello", b"\x37\xfa\x21\x3d") == b"\x7f\x9f\x4d\x51\x58"
+
+    def test_involution(self):
+        data = os.urandom(1000)
+        mask = os.urandom(4)
+        assert applyMask(applyMask(data, mask), mask) == data
+
+    @pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 7, 8, 125, 4096, 2**20 + 3])
+    def test_matches_bytewise(self, n):
+        data = os.urandom(n)
+        mask = os.urandom(4)
+        expected = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        assert applyMask(data, mask) == expected
+
+    def test_masked_serialization_rfc_example(self):
+        frame = serializeFrame(Opcode.TEXT, b"Hello", mask=b"\x37\xfa\x21\x3d")
+        assert frame == bytes.fromhex("818537fa213d7f9f4d5158")
+
+
+class TestSerialization:
+    """5.2. Base Framing Protocol: examples of 5.7."""
+
+    def test_unmasked_text(self):
+        assert serializeFrame(Opcode.TEXT, b"Hello") == bytes.fromhex("810548656c6c6f")
+
+    def test_fragmented(self):
+        assert serializeFrame(Opcode.TEXT, b"Hel", fin=False) == bytes.fromhex("010348656c")
+        assert serializeFrame(Opcode.CONT, b"lo") == bytes.fromhex("80026c6f")
+
+    def test_ping(self):
+        assert serializeFrame(Opcode.PING, b"Hello") == bytes.fromhex("890548656c6c6f")
+
+    @pytest.mark.parametrize("n,header", [
+        (125, "827d"),
+        (126, "827e007e"),
+        (65535, "827effff"),
+        (65536, "827f0000000000010000"),
+    ])
+    def test_length_boundaries(self, n, header):
+        frame = serializeFrame(Opcode.BINARY, b"\x00" * n)
+        assert frame[:len(header) // 2] == bytes.fromhex(header)
+        assert len(frame) == len(header) // 2 + n
+
+
+class TestRoundTrip:
+    KINDS = [Opcode.TEXT, Opcode.BINARY, Opcode.PING, Opcode.PONG, Opcode.CLOSE]
+
+    @pytest.mark.parametrize("opcode", KINDS)
+    @pytest.mark.parametrize("masked", [False, True])
+    def test_every_kind(self, opcode, masked):
+        payload = b"\x03\xe8bye" if opcode == Opcode.CLOSE else b"payload"
+        frame = Frame(opcode, payload)
+        assert parseFrames(frame.serialize(mask=masked), requireMask=masked) == [frame]
+
+    @pytest.mark.parametrize("n", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+    @pytest.mark.parametrize("masked", [False, True])
+    def test_every_length_boundary(self, n, masked):
+        frame = Frame(Opcode.BINARY, os.urandom(n))
+        assert parseFrames(frame.serialize(mask=masked), requireMask=masked) == [frame]
+
+    def test_fragments_keep_fin(self):
+        frames = [Frame(Opcode.TEXT, b"a", fin=False), Frame(Opcode.PING, b"p"),
+                  Frame(Opcode.CONT, b"b", fin=False), Frame(Opcode.CONT, b"c")]
+        data = b"".join(f.serialize() for f in frames)
+        assert parseFrames(data) == frames
+
+    @given(opcode=st.sampled_from([Opcode.TEXT, Opcode.BINARY]),
+           payload=st.binary(max_size=70000), masked=st.booleans(),
+           chunks=st.lists(st.integers(1, 5000), max_size=30))
+    @settings(max_examples=150, deadline=None)
+    def test_property_any_payload_any_chunking(self, opcode, payload, masked, chunks):
+        data = serializeFrame(opcode, payload, mask=masked)
+        events = collect(data, chunks, requireMask=masked, maxSize=None)
+        assert joinPieces(events) == [(opcode, payload)]
+        # Only the last piece ends the message; the first carries the opcode.
+        assert [e[1] for e in events] == [False] * (len(events) - 1) + [True]
+        assert events[0][0] == opcode
+        assert all(e[0] == 0 for e in events[1:])
+
+    @given(messages=st.lists(st.tuples(st.sampled_from([1, 2, 9, 10]),
+                                       st.binary(max_size=125)), max_size=20),
+           seed=st.integers(0, 2**32))
+    @settings(max_examples=150, deadline=None)
+    def test_property_stream_of_frames(self, messages, seed):
+        data = b"".join(serializeFrame(op, p, mask=True) for op, p in messages)
+        rng = random.Random(seed)
+        chunks = [rng.randint(1, 40) for _ in range(len(data) // 10 + 1)]
+        events = collect(data, chunks, requireMask=True)
+        assert joinPieces(events) == messages
+
+
+class TestStreaming:
+    def test_partial_payload_delivered_before_frame_ends(self):
+        # Invalid UTF-8 must be detectable inside a frame (Autobahn 6.4.3).
+        data = serializeFrame(Opcode.TEXT, b"abcdef", mask=True)
+        events = []
+        parser = Parser(lambda *a: events.append(a), requireMask=True)
+        parser.feed(data[:9])  # header (6 bytes) + 3 payload bytes
+        assert events == [(Opcode.TEXT, False, 0, b"abc")]
+        parser.feed(data[9:])
+        assert events[1] == (0, True, 0, b"def")
+
+    def test_pause_and_resume(self):
+        events = []
+        parser = Parser(lambda *a: (events.append(a), setattr(parser, "paused", True)),
+                        requireMask=False)
+        parser.feed(serializeFrame(1, b"a") + serializeFrame(1, b"b") + b"\x81")
+        assert len(events) == 1
+        parser.feed(b"\x01c")
+        assert len(events) == 1
+        parser.resume()
+        assert len(events) == 2
+        parser.resume()
+        assert [e[3] for e in events] == [b"a", b"b", b"c"]
+
+
+class TestBadInput:
+    """Each violation of section 5 raises the right ProtocolError."""
+
+    def parse(self, frame: bytes, **kw):
+        kw.setdefault("requireMask", True)
+        return collect(frame, **kw)
+
+    def test_unmasked_client_frame(self):
+        with pytest.raises(ProtocolError, match="masked"):
+            self.parse(serializeFrame(1, b"x"))
+
+    def test_masked_server_frame(self):
+        with pytest.raises(ProtocolError, match="masked"):
+            self.parse(serializeFrame(1, b"x", mask=True), requireMask=False)
+
+    @pytest.mark.parametrize("rsv", [0x40, 0x20, 0x10, 0x70])
+    def test_rsv_without_extension(self, rsv):
+        with pytest.raises(ProtocolError, match="reserved bits"):
+            self.parse(serializeFrame(1, b"x", rsv=rsv, mask=True))
+
+    def test_rsv_allowed_by_extension(self):
+        events = self.parse(serializeFrame(1, b"x", rsv=0x40, mask=True), allowedRsv=0x40)
+        assert events[0][2] == 0x40
+
+    @pytest.mark.parametrize("opcode", [3, 4, 5, 6, 7, 11, 12, 13, 14, 15])
+    def test_reserved_opcodes(self, opcode):
+        with pytest.raises(ProtocolError, match="reserved opcode"):
+            self.parse(serializeFrame(opcode, b"", mask=True))
+
+    @pytest.mark.parametrize("opcode", [8, 9, 10])
+    def test_fragmented_control_frame(self, opcode):
+        with pytest.raises(ProtocolError, match="fragmented control"):
+            self.parse(serializeFrame(opcode, b"", fin=False, mask=True))
+
+    @pytest.mark.parametrize("opcode", [8, 9, 10])
+    def test_control_frame_over_125(self, opcode):
+        with pytest.raises(ProtocolError, match="too long"):
+            self.parse(serializeFrame(opcode, b"x" * 126, mask=True))
+
+    def test_continuation_without_start(self):
+        with pytest.raises(ProtocolError, match="unexpected continuation"):
+            self.parse(serializeFrame(0, b"x", mask=True))
+
+    @pytest.mark.parametrize("opcode", [1, 2])
+    def test_new_message_inside_fragmented(self, opcode):
+        data = serializeFrame(1, b"a", fin=False, mask=True) + serializeFrame(opcode, b"b", mask=True)
+        with pytest.raises(ProtocolError, match="expected a continuation"):
+            self.parse(data)
+
+    def test_huge_length_refused_from_header_alone(self):
+        # Only the 10 header bytes arrive: 2**63-1 is refused at once.
+        header = b"\x82\xff" + struct.pack("!Q", 2**63 - 1)
+        with pytest.raises(PayloadTooBig):
+            self.parse(header, maxSize=2**20)
+
+    def test_length_top_bit(self):
+        header = b"\x82\xff" + struct.pack("!Q", 2**63)
+        with pytest.raises(ProtocolError, match="top bit"):
+            self.parse(header + b"\x00" * 4, maxSize=None)
+
+    def test_max_size_is_inclusive(self):
+        ok = serializeFrame(2, b"x" * 100, mask=True)
+        assert joinPieces(self.parse(ok, maxSize=100)) == [(2, b"x" * 100)]
+        with pytest.raises(PayloadTooBig):
+            self.parse(serializeFrame(2, b"x" * 101, mask=True), maxSize=100)
+
+    def test_max_size_counts_fragments(self):
+        data = (serializeFrame(2, b"x" * 60, fin=False, mask=True)
+                + serializeFrame(0, b"x" * 41, mask=True))
+        with pytest.raises(PayloadTooBig):
+            self.parse(data, maxSize=100)
+        data = (serializeFrame(2, b"x" * 60, fin=False, mask=True)
+                + serializeFrame(0, b"x" * 40, mask=True)
+                + serializeFrame(2, b"x" * 100, mask=True))
+        assert len(joinPieces(self.parse(data, maxSize=100))) == 2
+
+    @given(data=st.binary(max_size=3000), masked=st.booleans(),
+           chunks=st.lists(st.integers(1, 300), max_size=20))
+    @settings(max_examples=300, deadline=None)
+    def test_random_bytes_only_yield_frames_or_protocol_errors(self, data, masked, chunks):
+        try:
+            events = collect(data, chunks, requireMask=masked, maxSize=2**16)
+        except ProtocolError:
+            return
+        for opcode, end, rsv, payload in events:
+            assert opcode in (0, 1, 2, 8, 9, 10)
+            assert isinstance(payload, bytes)
+
+    def test_random_garbage_large_volume(self):
+        # Many random streams in random chunk sizes: never another exception.
+        rng = random.Random(6455)
+        for _ in range(300):
+            data = rng.randbytes(rng.randint(0, 4000))
+            chunks = [rng.randint(1, 200) for _ in range(40)]
+            try:
+                collect(data, chunks, requireMask=rng.random() < 0.5, maxSize=2**20)
+            except ProtocolError:
+                pass
+
+
+class TestClose:
+    """5.5.1 and 7.4: close payloads."""
+
+    def test_empty(self):
+        assert Close.parse(b"") == Close(CloseCode.NO_STATUS_RCVD, "")
+        assert Close(1005).serialize() == b""
+
+    def test_round_trip(self):
+        assert Close.parse(Close(1000, "bye ☃").serialize()) == Close(1000, "bye ☃")
+
+    def test_one_byte(self):
+        with pytest.raises(ProtocolError):
+            Close.parse(b"\x03")
+
+    @pytest.mark.parametrize("code", [0, 999, 1004, 1005, 1006, 1015, 1016, 1100,
+                                      2000, 2999, 5000, 65535])
+    def test_invalid_codes(self, code):
+        with pytest.raises(ProtocolError) as e:
+            Close.parse(struct.pack("!H", code))
+        assert e.value.closeCode == 1002
+
+    @pytest.mark.parametrize("code", [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
+                                      1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999])
+    def test_valid_codes(self, code):
+        assert Close.parse(struct.pack("!H", code)).code == code
+
+    def test_invalid_utf8_reason(self):
+        with pytest.raises(InvalidUTF8) as e:
+            Close.parse(b"\x03\xe8\xff")
+        assert e.value.closeCode == 1007
+
+    def test_serialize_refuses_bad_values(self):
+        with pytest.raises(ValueError):
+            Close(1006).serialize()
+        with pytest.raises(ValueError):
+            Close(1000, "x" * 124).serialize()

@@ -1,0 +1,226 @@
+"""
+Interop with the websockets package over loopback sockets: its client
+against a txws server, and a txws client against its server.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+import pytest
+import pytest_twisted
+from twisted.internet.threads import deferToThread
+
+import txws
+from txws.exceptions import ConnectionClosedError, ConnectionClosedOK
+
+from .realnet import serveOn, within
+
+websockets = pytest.importorskip("websockets")
+from websockets.exceptions import ConnectionClosed as WSClosed  # noqa: E402
+from websockets.sync.client import connect as wsConnect  # noqa: E402
+from websockets.sync.server import serve as wsServe  # noqa: E402
+
+pytestmark = pytest.mark.interop
+
+MESSAGES = ["hello", "ünïcode ☃ 𝄞 ∑", b"\x00\x01\x02\xff", "x" * 2**20, b"\xaa" * 2**20, "", b""]
+
+
+async def txwsEcho(ws):
+    async for message in ws:
+        if message == "close-please":
+            await ws.close(4001, "as you wish")
+            return
+        if message == "fail-please":
+            raise RuntimeError("handler failure on purpose")
+        await ws.send(message)
+
+
+class TestWebsocketsClientAgainstTxwsServer:
+    @pytest_twisted.ensureDeferred
+    async def test_messages(self):
+        port, url = await serveOn(txwsEcho, maxSize=2**21)
+
+        def client():
+            results = []
+            with wsConnect(url, open_timeout=10, close_timeout=10, max_size=2**21) as c:
+                for m in MESSAGES:
+                    c.send(m)
+                    results.append(c.recv(timeout=10))
+                c.send(["frag", "ment", "ed"])
+                results.append(c.recv(timeout=10))
+                c.send([b"a", b"b"])
+                results.append(c.recv(timeout=10))
+                pong = c.ping(b"ping-data")
+                results.append(pong.wait(timeout=10))
+                c.close(4002, "client bye")
+            return results
+
+        try:
+            results = await within(deferToThread(client), 60)
+            assert results == MESSAGES + ["fragmented", b"ab", True]
+        finally:
+            await port.stopListening()
+
+    @pytest_twisted.ensureDeferred
+    async def test_client_close_code_seen_by_server(self):
+        seen = []
+
+        async def handler(ws):
+            try:
+                await ws.recv()
+            except ConnectionClosedOK as e:
+                seen.append((e.code, e.reason))
+            except ConnectionClosedError as e:
+                seen.append(("error", e.code, e.reason))
+
+        port, url = await serveOn(handler)
+
+        def client():
+            with wsConnect(url, open_timeout=10, close_timeout=10) as c:
+                c.close(1001, "going away now")
+            return c.close_code
+
+        try:
+            assert await within(deferToThread(client)) == 1001
+            assert seen == [(1001, "going away now")]
+        finally:
+            await port.stopListening()
+
+    @pytest_twisted.ensureDeferred
+    async def test_server_close_and_handler_error_seen_by_client(self):
+        port, url = await serveOn(txwsEcho)
+
+        def client(trigger):
+            with wsConnect(url, open_timeout=10, close_timeout=10) as c:
+                c.send(trigger)
+                try:
+                    c.recv(timeout=10)
+                except WSClosed as e:
+                    return e.rcvd.code, e.rcvd.reason
+            return None
+
+        try:
+            assert await within(deferToThread(client, "close-please")) == (4001, "as you wish")
+            code, reason = await within(deferToThread(client, "fail-please"))
+            assert code == 1011
+        finally:
+            await port.stopListening()
+
+    @pytest_twisted.ensureDeferred
+    async def test_subprotocol(self):
+        async def handler(ws):
+            await ws.send(ws.subprotocol)
+
+        port, url = await serveOn(handler, subprotocols=["v2.chat", "v1.chat"])
+
+        def client():
+            with wsConnect(url, subprotocols=["v1.chat", "v2.chat"], open_timeout=10) as c:
+                return c.subprotocol, c.recv(timeout=10)
+
+        try:
+            assert await within(deferToThread(client)) == ("v2.chat", "v2.chat")
+        finally:
+            await port.stopListening()
+
+
+class WebsocketsServer:
+    """A websockets (sync) server in a thread, recording what it sees."""
+
+    def __init__(self):
+        self.closes: queue.Queue = queue.Queue()
+
+        def handler(ws):
+            path = ws.request.path
+            try:
+                if path == "/close":
+                    ws.close(4003, "server closes")
+                    return
+                if path == "/fail":
+                    raise RuntimeError("websockets handler failure on purpose")
+                if path == "/ping":
+                    ws.ping(b"server-ping").wait(timeout=10)
+                    ws.send("ponged")
+                for message in ws:
+                    ws.send(message)
+            finally:
+                self.closes.put((path, ws.close_code, ws.close_reason))
+
+        self.server = wsServe(handler, "127.0.0.1", 0, max_size=2**21, open_timeout=10,
+                              close_timeout=10, compression=None)
+        self.port = self.server.socket.getsockname()[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path="/"):
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def wsServer():
+    server = WebsocketsServer()
+    yield server
+    server.stop()
+
+
+class TestTxwsClientAgainstWebsocketsServer:
+    @pytest_twisted.ensureDeferred
+    async def test_messages(self, wsServer):
+        ws = await within(txws.connect(wsServer.url("/echo"), maxSize=2**21))
+        for message in MESSAGES:
+            await within(ws.send(message))
+            assert await within(ws.recv()) == message
+        await within(ws.send(iter(["frag", "ment", "ed"])))
+        assert await within(ws.recv()) == "fragmented"
+
+        async def chunks():
+            yield b"as"
+            yield b"ync"
+
+        await within(ws.send(chunks()))
+        assert await within(ws.recv()) == b"async"
+        rtt = await within(ws.ping(b"txws-ping"))
+        assert rtt >= 0
+        await within(ws.close(4004, "txws says bye"))
+        path, code, reason = await within(deferToThread(wsServer.closes.get, True, 10))
+        assert (path, code, reason) == ("/echo", 4004, "txws says bye")
+
+    @pytest_twisted.ensureDeferred
+    async def test_server_close_code_seen(self, wsServer):
+        ws = await within(txws.connect(wsServer.url("/close")))
+        with pytest.raises(ConnectionClosedError) as e:
+            await within(ws.recv())
+        assert (e.value.code, e.value.reason) == (4003, "server closes")
+        await within(ws.whenClosed())
+
+    @pytest_twisted.ensureDeferred
+    async def test_server_handler_error_is_1011(self, wsServer):
+        ws = await within(txws.connect(wsServer.url("/fail")))
+        with pytest.raises(ConnectionClosedError) as e:
+            await within(ws.recv())
+        assert e.value.code == 1011
+
+    @pytest_twisted.ensureDeferred
+    async def test_server_ping_answered(self, wsServer):
+        ws = await within(txws.connect(wsServer.url("/ping")))
+        assert await within(ws.recv()) == "ponged"
+        await within(ws.close())
+
+    @pytest_twisted.ensureDeferred
+    async def test_normal_close_iteration_ends(self, wsServer):
+        ws = await within(txws.connect(wsServer.url("/echo")))
+        await ws.send("one")
+        received = []
+
+        async def consume():
+            async for message in ws:
+                received.append(message)
+                await ws.close()
+
+        await within(consume())
+        assert received == ["one"]

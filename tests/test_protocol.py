@@ -1,0 +1,568 @@
+"""
+WebSocketProtocol, deterministically: StringTransport and MemoryReactorClock,
+no sockets and no real time. Grouped by RFC 6455 section.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from txws.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidState
+from txws.frames import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, Close, Frame
+from txws.protocol import CLOSED, CLOSING, OPEN, WebSocketProtocol
+
+from .helpers import (
+    assertNoResult,
+    failureResultOf,
+    openClient,
+    openServer,
+    successResultOf,
+)
+
+
+@pytest.fixture(params=["server", "client"])
+def conn(request):
+    return openServer() if request.param == "server" else openClient()
+
+
+class TestMessages:
+    """5.6 Data Frames, 5.4 Fragmentation"""
+
+    def test_text(self, conn):
+        conn.receiveFrame(OP_TEXT, "café ☕".encode())
+        assert successResultOf(conn.protocol.recv()) == "café ☕"
+
+    def test_binary(self, conn):
+        conn.receiveFrame(OP_BINARY, b"\x00\xff")
+        assert successResultOf(conn.protocol.recv()) == b"\x00\xff"
+
+    def test_empty_messages(self, conn):
+        conn.receiveFrame(OP_TEXT, b"")
+        conn.receiveFrame(OP_BINARY, b"")
+        assert successResultOf(conn.protocol.recv()) == ""
+        assert successResultOf(conn.protocol.recv()) == b""
+
+    def test_recv_waits(self, conn):
+        d = conn.protocol.recv()
+        assertNoResult(d)
+        conn.receiveFrame(OP_TEXT, b"hi")
+        assert successResultOf(d) == "hi"
+
+    def test_recv_cancel(self, conn):
+        d = conn.protocol.recv()
+        d.cancel()
+        failureResultOf(d)
+        conn.receiveFrame(OP_TEXT, b"kept")
+        assert successResultOf(conn.protocol.recv()) == "kept"
+
+    def test_fragmented_text_with_interleaved_ping(self, conn):
+        text = "ünïcödé split in the middle of characters"
+        data = text.encode()
+        conn.receiveFrame(OP_TEXT, data[:1], fin=False)
+        conn.receiveFrame(OP_PING, b"p")
+        conn.receiveFrame(OP_CONT, data[1:2], fin=False)
+        conn.receiveFrame(OP_CONT, data[2:])
+        assert successResultOf(conn.protocol.recv()) == text
+        assert conn.framesSent() == [Frame(OP_PONG, b"p")]
+
+    def test_fragmented_binary_byte_by_byte(self, conn):
+        from txws.frames import serializeFrame
+
+        data = (serializeFrame(OP_BINARY, b"abc", fin=False, mask=not conn.isClient)
+                + serializeFrame(OP_CONT, b"def", mask=not conn.isClient))
+        for i in range(len(data)):
+            conn.receive(data[i:i + 1])
+        assert successResultOf(conn.protocol.recv()) == b"abcdef"
+
+    def test_order_kept(self, conn):
+        for i in range(5):
+            conn.receiveFrame(OP_TEXT, str(i).encode())
+        assert [successResultOf(conn.protocol.recv()) for i in range(5)] == list("01234")
+
+    def test_send_text_binary(self, conn):
+        successResultOf(conn.protocol.send("é"))
+        successResultOf(conn.protocol.send(b"\x01"))
+        successResultOf(conn.protocol.send(bytearray(b"\x02")))
+        conn.assertFramesSent(Frame(OP_TEXT, "é".encode()), Frame(OP_BINARY, b"\x01"),
+                              Frame(OP_BINARY, b"\x02"))
+
+    def test_send_large_uses_one_frame(self, conn):
+        payload = bytes(range(256)) * 4096
+        successResultOf(conn.protocol.send(payload))
+        assert conn.framesSent() == [Frame(OP_BINARY, payload)]
+
+    def test_send_fragments(self, conn):
+        successResultOf(conn.protocol.send(["a", "b", "c"]))
+        conn.assertFramesSent(Frame(OP_TEXT, b"a", fin=False), Frame(OP_CONT, b"b", fin=False),
+                              Frame(OP_CONT, b"c"))
+
+    def test_send_one_fragment(self, conn):
+        successResultOf(conn.protocol.send(iter([b"x"])))
+        conn.assertFramesSent(Frame(OP_BINARY, b"x"))
+
+    def test_send_mixed_fragments_refused(self, conn):
+        with pytest.raises(TypeError):
+            conn.protocol.send(["a", b"b"])
+
+    def test_send_unsupported_type(self, conn):
+        with pytest.raises(TypeError):
+            conn.protocol.send(42)
+
+    def test_send_async_fragments(self, conn):
+        from twisted.internet.defer import Deferred
+
+        gate = Deferred()
+
+        async def fragments():
+            yield b"a"
+            await gate
+            yield b"b"
+
+        d = conn.protocol.send(fragments())
+        assertNoResult(d)
+        # Another message waits for the fragmented one to end.
+        other = conn.protocol.send(b"other")
+        conn.receiveFrame(OP_PING, b"")
+        gate.callback(None)
+        successResultOf(d)
+        successResultOf(other)
+        conn.assertFramesSent(Frame(OP_PONG, b""), Frame(OP_BINARY, b"a", fin=False),
+                              Frame(OP_CONT, b"b"), Frame(OP_BINARY, b"other"))
+
+    def test_async_iteration(self, conn):
+        from twisted.internet.defer import ensureDeferred
+
+        received = []
+
+        async def consume():
+            async for message in conn.protocol:
+                received.append(message)
+
+        d = ensureDeferred(consume())
+        conn.receiveFrame(OP_TEXT, b"a")
+        conn.receiveFrame(OP_BINARY, b"b")
+        conn.receiveClose(1000)
+        conn.lose()
+        successResultOf(d)
+        assert received == ["a", b"b"]
+
+    def test_async_iteration_raises_on_error_close(self, conn):
+        from twisted.internet.defer import ensureDeferred
+
+        async def consume():
+            async for message in conn.protocol:
+                pass
+
+        d = ensureDeferred(consume())
+        conn.lose()
+        failureResultOf(d, ConnectionClosedError)
+
+    def test_message_received_override(self):
+        from txws.server import WebSocketServerProtocol
+
+        class Echo(WebSocketServerProtocol):
+            def messageReceived(self, message):
+                self.send(message)
+
+        from .helpers import serverConnection, request
+
+        conn = serverConnection()
+        conn.protocol.__class__ = Echo
+        conn.receive(request())
+        conn.sent()
+        conn.receiveFrame(OP_TEXT, b"echo me")
+        conn.assertFramesSent(Frame(OP_TEXT, b"echo me"))
+        assert not conn.protocol._queue
+
+
+class TestPingPong:
+    """5.5.2 Ping, 5.5.3 Pong"""
+
+    def test_auto_pong_echoes_payload(self, conn):
+        conn.receiveFrame(OP_PING, b"hello")
+        conn.assertFramesSent(Frame(OP_PONG, b"hello"))
+
+    def test_ping_round_trip(self, conn):
+        d = conn.protocol.ping(b"abc")
+        conn.assertFramesSent(Frame(OP_PING, b"abc"))
+        conn.clock.advance(0.25)
+        conn.receiveFrame(OP_PONG, b"abc")
+        assert successResultOf(d) == 0.25
+        assert conn.protocol.latency == 0.25
+
+    def test_pong_acknowledges_earlier_pings(self, conn):
+        first = conn.protocol.ping(b"1")
+        conn.clock.advance(1)
+        second = conn.protocol.ping(b"2")
+        third = conn.protocol.ping(b"3")
+        conn.clock.advance(1)
+        conn.receiveFrame(OP_PONG, b"2")
+        assert successResultOf(first) == 2
+        assert successResultOf(second) == 1
+        assertNoResult(third)
+
+    def test_unsolicited_pong_ignored(self, conn):
+        d = conn.protocol.ping(b"x")
+        conn.receiveFrame(OP_PONG, b"y")
+        assertNoResult(d)
+
+    def test_default_ping_data_is_random_and_unique(self, conn):
+        conn.protocol.ping()
+        conn.protocol.ping()
+        frames = conn.framesSent()
+        assert len(frames[0].payload) == 4
+        assert frames[0].payload != frames[1].payload
+
+    def test_duplicate_ping_data(self, conn):
+        conn.protocol.ping(b"same")
+        failureResultOf(conn.protocol.ping(b"same"), InvalidState)
+
+    def test_ping_too_long(self, conn):
+        with pytest.raises(ValueError):
+            conn.protocol.ping(b"x" * 126)
+
+    def test_unsolicited_pong(self, conn):
+        successResultOf(conn.protocol.pong(b"beat"))
+        conn.assertFramesSent(Frame(OP_PONG, b"beat"))
+
+    def test_pending_pings_fail_on_close(self, conn):
+        d = conn.protocol.ping(b"x")
+        conn.lose()
+        failureResultOf(d, ConnectionClosedError)
+
+
+class TestClosingHandshake:
+    """7.1 and 5.5.1: closing, from either side, for server and client."""
+
+    def test_server_receives_close(self):
+        conn = openServer()
+        conn.receiveClose(1000, "bye")
+        conn.assertFramesSent(Frame(OP_CLOSE, Close(1000).serialize()))
+        assert conn.protocol.state is CLOSING
+        # The server closes TCP first (7.1.1), unregistering itself as a
+        # producer first: TLS transports wait for that before closing.
+        assert conn.transport.disconnecting
+        assert conn.transport.producer is None
+        conn.lose()
+        assert conn.protocol.state is CLOSED
+        assert (conn.protocol.closeCode, conn.protocol.closeReason) == (1000, "bye")
+        failureResultOf(conn.protocol.recv(), ConnectionClosedOK)
+
+    def test_client_receives_close_and_waits_for_server(self):
+        conn = openClient()
+        conn.receiveClose(1001)
+        conn.assertFramesSent(Frame(OP_CLOSE, Close(1001).serialize()))
+        assert not conn.transport.disconnecting
+        conn.lose()
+        f = failureResultOf(conn.protocol.recv(), ConnectionClosedOK)
+        assert f.value.code == 1001
+
+    def test_client_aborts_if_server_never_closes_tcp(self):
+        conn = openClient()
+        conn.receiveClose(1000)
+        conn.clock.advance(9.9)
+        assert not conn.transport.disconnecting
+        conn.clock.advance(0.2)
+        assert conn.transport.disconnected  # aborted
+
+    @pytest.mark.parametrize("side", ["server", "client"])
+    def test_we_close(self, side):
+        conn = openServer() if side == "server" else openClient()
+        d = conn.protocol.close(4000, "done")
+        conn.assertFramesSent(Frame(OP_CLOSE, Close(4000, "done").serialize()))
+        assert conn.protocol.state is CLOSING
+        assertNoResult(d)
+        failureResultOf(conn.protocol.send("late"), ConnectionClosedError)
+        conn.receiveClose(4000, "done")
+        assert conn.framesSent() == []  # no second close frame
+        assert conn.transport.disconnecting == (side == "server")
+        conn.lose()
+        assert successResultOf(d) is None
+        assert conn.protocol.closeCode == 4000
+
+    def test_close_twice(self, conn):
+        d1 = conn.protocol.close()
+        d2 = conn.protocol.close()
+        assert len(conn.framesSent()) == 1
+        conn.lose()
+        successResultOf(d1)
+        successResultOf(d2)
+
+    def test_close_timeout_aborts(self, conn):
+        d = conn.protocol.close()
+        conn.clock.advance(10)
+        assert conn.transport.disconnected
+        conn.lose()
+        successResultOf(d)
+        failureResultOf(conn.protocol.recv(), ConnectionClosedError)
+
+    def test_close_arguments_checked(self, conn):
+        with pytest.raises(ValueError):
+            conn.protocol.close(1006)
+        with pytest.raises(ValueError):
+            conn.protocol.close(1000, "x" * 124)
+
+    def test_empty_close_is_echoed_empty(self, conn):
+        conn.receiveFrame(OP_CLOSE, b"")
+        conn.assertFramesSent(Frame(OP_CLOSE, b""))
+        conn.lose()
+        f = failureResultOf(conn.protocol.recv(), ConnectionClosedOK)
+        assert f.value.code == 1005
+
+    def test_abrupt_loss_is_1006(self, conn):
+        d = conn.protocol.recv()
+        conn.lose()
+        f = failureResultOf(d, ConnectionClosedError)
+        assert f.value.code == 1006
+        assert conn.protocol.closeCode == 1006
+
+    def test_data_after_close_ignored(self, conn):
+        conn.receiveClose(1000)
+        conn.sent()
+        conn.receiveFrame(OP_TEXT, b"late")
+        conn.receiveFrame(OP_PING, b"")
+        assert conn.framesSent() == []
+        assert not conn.protocol._queue
+
+    def test_messages_read_before_close_error(self, conn):
+        conn.receiveFrame(OP_TEXT, b"last")
+        conn.receiveClose(1000)
+        conn.lose()
+        assert successResultOf(conn.protocol.recv()) == "last"
+        failureResultOf(conn.protocol.recv(), ConnectionClosedOK)
+
+    def test_when_closed(self, conn):
+        d = conn.protocol.whenClosed()
+        assertNoResult(d)
+        conn.lose()
+        successResultOf(d)
+        successResultOf(conn.protocol.whenClosed())
+        assert conn.protocol.closed and not conn.protocol.open
+
+
+def closeCodeAfter(conn, data: bytes) -> int:
+    conn.receive(data)
+    frames = conn.framesSent()
+    assert frames and frames[-1].opcode == OP_CLOSE, frames
+    return Close.parse(frames[-1].payload).code
+
+
+class TestBadInput:
+    """Everything a peer can get wrong, with the close code it earns."""
+
+    def frame(self, conn, opcode, payload=b"", fin=True, rsv=0):
+        from txws.frames import serializeFrame
+
+        return serializeFrame(opcode, payload, fin, rsv, mask=not conn.isClient)
+
+    def test_unmasked_client_frame(self):
+        from txws.frames import serializeFrame
+
+        conn = openServer()
+        assert closeCodeAfter(conn, serializeFrame(OP_TEXT, b"x")) == 1002
+        assert conn.transport.disconnecting
+
+    def test_masked_server_frame(self):
+        from txws.frames import serializeFrame
+
+        conn = openClient()
+        assert closeCodeAfter(conn, serializeFrame(OP_TEXT, b"x", mask=True)) == 1002
+
+    @pytest.mark.parametrize("rsv", [0x40, 0x20, 0x10])
+    def test_rsv_bits(self, conn, rsv):
+        assert closeCodeAfter(conn, self.frame(conn, OP_TEXT, b"x", rsv=rsv)) == 1002
+
+    @pytest.mark.parametrize("opcode", [3, 7, 11, 15])
+    def test_reserved_opcode(self, conn, opcode):
+        assert closeCodeAfter(conn, self.frame(conn, opcode)) == 1002
+
+    def test_fragmented_control(self, conn):
+        assert closeCodeAfter(conn, self.frame(conn, OP_PING, fin=False)) == 1002
+
+    def test_oversized_control(self, conn):
+        assert closeCodeAfter(conn, self.frame(conn, OP_PING, b"x" * 126)) == 1002
+
+    def test_continuation_without_start(self, conn):
+        assert closeCodeAfter(conn, self.frame(conn, OP_CONT, b"x")) == 1002
+
+    def test_new_message_inside_fragmented(self, conn):
+        data = self.frame(conn, OP_TEXT, b"a", fin=False) + self.frame(conn, OP_BINARY, b"b")
+        assert closeCodeAfter(conn, data) == 1002
+
+    def test_invalid_utf8_text(self, conn):
+        assert closeCodeAfter(conn, self.frame(conn, OP_TEXT, b"\xff")) == 1007
+
+    def test_invalid_utf8_fails_fast_in_fragments(self, conn):
+        conn.receive(self.frame(conn, OP_TEXT, "κόσμε".encode(), fin=False))
+        assert conn.framesSent() == []
+        # Invalid from its second byte: refused before the message ends.
+        assert closeCodeAfter(conn, self.frame(conn, OP_CONT, b"\xf4\x90", fin=False)) == 1007
+
+    def test_invalid_utf8_fails_fast_inside_one_frame(self, conn):
+        frame = self.frame(conn, OP_TEXT, b"abc\xed\xa0\x80def")
+        header = len(frame) - 9
+        conn.receive(frame[:header + 3])
+        assert conn.framesSent() == []
+        assert closeCodeAfter(conn, frame[header + 3:header + 5]) == 1007
+
+    def test_valid_utf8_split_anywhere(self, conn):
+        data = "ab€𝄞c".encode()
+        frame = self.frame(conn, OP_TEXT, data)
+        for i in range(len(frame)):
+            conn.receive(frame[i:i + 1])
+        assert conn.framesSent() == []
+        assert successResultOf(conn.protocol.recv()) == "ab€𝄞c"
+
+    def test_truncated_utf8_at_message_end(self, conn):
+        data = self.frame(conn, OP_TEXT, b"a\xe2\x82", fin=False) + self.frame(conn, OP_CONT, b"")
+        assert closeCodeAfter(conn, data) == 1007
+
+    def test_invalid_utf8_close_reason(self, conn):
+        assert closeCodeAfter(conn, self.frame(conn, OP_CLOSE, b"\x03\xe8\xff")) == 1007
+
+    @pytest.mark.parametrize("code", [0, 999, 1004, 1005, 1006, 1016, 2999, 5000])
+    def test_invalid_close_codes(self, conn, code):
+        assert closeCodeAfter(conn, self.frame(conn, OP_CLOSE, struct.pack("!H", code))) == 1002
+
+    def test_one_byte_close_payload(self, conn):
+        assert closeCodeAfter(conn, self.frame(conn, OP_CLOSE, b"\x03")) == 1002
+
+    def test_huge_length_header_closes_1009_at_once(self, conn):
+        header = b"\x82" + (b"\x7f" if conn.isClient else b"\xff") + struct.pack("!Q", 2**63 - 1)
+        assert closeCodeAfter(conn, header) == 1009
+
+    def test_max_size(self):
+        conn = openServer(maxSize=1000)
+        conn.receive(self.frame(conn, OP_BINARY, b"x" * 1000))
+        assert successResultOf(conn.protocol.recv()) == b"x" * 1000
+        assert closeCodeAfter(conn, self.frame(conn, OP_BINARY, b"x" * 1001)[:20]) == 1009
+
+    def test_max_size_across_fragments(self):
+        conn = openServer(maxSize=1000)
+        conn.receive(self.frame(conn, OP_TEXT, b"x" * 600, fin=False))
+        assert closeCodeAfter(conn, self.frame(conn, OP_CONT, b"x" * 401)) == 1009
+
+    def test_max_size_none(self):
+        conn = openServer(maxSize=None)
+        conn.receive(self.frame(conn, OP_BINARY, b"x" * (2**21)))
+        assert len(successResultOf(conn.protocol.recv())) == 2**21
+
+    def test_failure_logged_at_info(self, conn, logEvents):
+        conn.receive(self.frame(conn, OP_CONT, b"x"))
+        [event] = [e for e in logEvents if "Failing" in e.get("log_format", "")]
+        assert event["log_level"].name == "info"
+        assert "log_failure" not in event
+        assert event["code"] == 1002
+
+    def test_input_ignored_after_failure(self, conn):
+        conn.receive(self.frame(conn, OP_CONT, b"x") + self.frame(conn, OP_PING, b"p"))
+        frames = conn.framesSent()
+        assert [f.opcode for f in frames] == [OP_CLOSE]
+
+
+class TestTimeouts:
+    def test_keepalive_pings(self, conn):
+        conn.clock.advance(19.9)
+        assert conn.framesSent() == []
+        conn.clock.advance(0.1)
+        [ping] = conn.framesSent()
+        assert ping.opcode == OP_PING
+        conn.clock.advance(1)
+        conn.receiveFrame(OP_PONG, ping.payload)
+        assert conn.protocol.latency == 1
+        # The next ping comes pingInterval after the last one was sent.
+        conn.clock.advance(18.9)
+        assert conn.framesSent() == []
+        conn.clock.advance(0.1)
+        assert [f.opcode for f in conn.framesSent()] == [OP_PING]
+
+    def test_keepalive_timeout_closes_1011(self, conn):
+        conn.clock.advance(20)
+        conn.sent()
+        conn.clock.advance(19.9)
+        assert conn.protocol.state is OPEN
+        conn.clock.advance(0.1)
+        conn.assertClosing(1011)
+        assert conn.protocol.state is CLOSING
+
+    def test_keepalive_disabled(self):
+        conn = openServer(pingInterval=None)
+        conn.clock.advance(1000)
+        assert conn.framesSent() == []
+
+    def test_timers_cancelled_on_close(self, conn):
+        conn.lose()
+        assert conn.clock.getDelayedCalls() == []
+
+
+class TestBackpressure:
+    def test_send_waits_while_transport_paused(self, conn):
+        protocol = conn.protocol
+        assert conn.transport.producer is protocol
+        conn.transport.producer.pauseProducing()
+        # We stop reading too, so that replies cannot pile up.
+        assert conn.transport.producerState == "paused"
+        d = protocol.send("x")
+        assertNoResult(d)
+        conn.transport.producer.resumeProducing()
+        assert successResultOf(d) is None
+        assert conn.transport.producerState == "producing"
+
+    def test_send_waiters_fail_if_connection_lost(self, conn):
+        conn.protocol.pauseProducing()
+        d = conn.protocol.send("x")
+        conn.lose()
+        failureResultOf(d, ConnectionClosedError)
+
+    def test_full_queue_pauses_reading(self):
+        conn = openServer(maxQueue=4)
+        data = b"".join(self_frame(conn, OP_TEXT, str(i).encode()) for i in range(10))
+        conn.receive(data)
+        protocol = conn.protocol
+        assert len(protocol._queue) == 4
+        assert conn.transport.producerState == "paused"
+        # Reading down to the low-water mark (maxQueue // 4) resumes; what
+        # was kept unparsed then refills the queue, never past maxQueue.
+        assert [successResultOf(protocol.recv()) for _ in range(2)] == ["0", "1"]
+        assert conn.transport.producerState == "paused"
+        received = []
+        while protocol._queue:
+            received.append(successResultOf(protocol.recv()))
+            assert len(protocol._queue) <= 4
+        assert received == list("23456789")
+        assert conn.transport.producerState == "producing"
+        d = protocol.recv()
+        conn.receive(self_frame(conn, OP_TEXT, b"more"))
+        assert successResultOf(d) == "more"
+
+    def test_queue_unbounded(self):
+        conn = openServer(maxQueue=None)
+        conn.receive(b"".join(self_frame(conn, OP_TEXT, b"m") for _ in range(100)))
+        assert len(conn.protocol._queue) == 100
+        assert conn.transport.producerState == "producing"
+
+
+def self_frame(conn, opcode, payload):
+    from txws.frames import serializeFrame
+
+    return serializeFrame(opcode, payload, mask=not conn.isClient)
+
+
+def test_protocol_defaults_documented():
+    options = WebSocketProtocol.options
+    assert options.maxSize == 2**20
+    assert options.maxQueue == 16
+    assert options.writeLimit == 2**15
+    assert (options.openTimeout, options.closeTimeout) == (10, 10)
+    assert (options.pingInterval, options.pingTimeout) == (20, 20)
+
+
+@pytest.mark.parametrize("name,value", [("maxSize", 0), ("maxSize", -1), ("openTimeout", 0),
+                                        ("pingInterval", "x"), ("maxQueue", 1.5)])
+def test_bad_option_values(name, value):
+    from txws.protocol import Options
+
+    with pytest.raises(ValueError):
+        Options(**{name: value})

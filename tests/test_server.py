@@ -1,0 +1,288 @@
+"""The server: handshake answers, hooks, limits and the handler's life."""
+
+from __future__ import annotations
+
+import pytest
+from twisted.internet import defer
+
+from txws.frames import OP_CLOSE, OP_TEXT, Close, Frame
+from txws.http import Response, findHeadEnd, parseResponse
+from txws.protocol import CLOSED, CONNECTING, OPEN
+from txws.server import ServerOptions, WebSocketServerFactory
+
+from .helpers import (
+    KEY,
+    PEER,
+    Connection,
+    openServer,
+    request,
+    serverConnection,
+    successResultOf,
+)
+
+
+def answer(conn: Connection) -> Response:
+    data = conn.sent()
+    end = findHeadEnd(data)
+    response = parseResponse(data[:end])
+    response.body = data[end:]
+    return response
+
+
+class TestHandshake:
+    def test_accepts(self):
+        conn = serverConnection()
+        conn.receive(request("/chat?room=1"))
+        response = answer(conn)
+        assert response.status == 101
+        assert response.headers.get("Sec-WebSocket-Accept") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        assert response.headers.get("Server").startswith("Python/")
+        assert conn.protocol.state is OPEN
+        assert conn.protocol.request.path == "/chat?room=1"
+        assert conn.protocol.response is not None
+
+    def test_request_in_pieces(self):
+        conn = serverConnection()
+        for i, byte in enumerate(request()):
+            conn.receive(bytes([byte]))
+        assert answer(conn).status == 101
+
+    def test_frames_right_after_request(self):
+        from txws.frames import serializeFrame
+
+        conn = serverConnection()
+        conn.receive(request() + serializeFrame(OP_TEXT, b"early", mask=True))
+        assert answer(conn).status == 101
+        assert successResultOf(conn.protocol.recv()) == "early"
+
+    @pytest.mark.parametrize("raw,status", [
+        (request(method="POST"), 405),
+        (request(headers={"Sec-WebSocket-Version": "8"}), 426),
+        (request(key="bad"), 400),
+        (request(drop=("Sec-WebSocket-Key",)), 400),
+        (request(drop=("Upgrade",)), 426),
+        (request(drop=("Connection",)), 426),
+        (request(version="HTTP/1.0"), 505),
+        (b"GET / HTTP/1.1\r\n" + b"X-Big: " + b"a" * 70000, 431),
+        (b"GET /" + b"a" * 9000, 414),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
+    ])
+    def test_bad_handshakes(self, raw, status, logEvents):
+        conn = serverConnection()
+        conn.receive(raw)
+        response = answer(conn)
+        assert response.status == status
+        assert response.body.startswith(b"Failed to open a WebSocket connection: ")
+        assert response.body.count(b"\n") == 1
+        assert conn.transport.disconnecting
+        assert conn.protocol.state is CONNECTING
+        # One info line, no traceback.
+        [event] = [e for e in logEvents if "Refused" in e.get("log_format", "")]
+        assert event["log_level"].name == "info"
+        assert "log_failure" not in event
+        # Nothing more is read.
+        conn.receive(request())
+        assert conn.sent() == b""
+
+    def test_open_timeout(self, logEvents):
+        conn = serverConnection()
+        conn.receive(b"GET / HTTP/1.1\r\n")
+        conn.clock.advance(10)
+        assert conn.transport.disconnected
+        assert any("timed out" in e.get("log_format", "") for e in logEvents)
+
+    def test_open_timeout_cancelled_by_handshake(self):
+        conn = openServer()
+        conn.clock.advance(11)
+        assert not conn.transport.disconnecting
+
+
+class TestHooks:
+    def test_process_request_health_check(self):
+        def health(protocol, req):
+            if req.path == "/healthz":
+                return Response(200, body=b"OK\n")
+            return None
+
+        conn = serverConnection(processRequest=health)
+        conn.receive(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        response = answer(conn)
+        assert (response.status, response.body) == (200, b"OK\n")
+        assert conn.transport.disconnecting
+        conn = serverConnection(processRequest=health)
+        conn.receive(request("/ws"))
+        assert answer(conn).status == 101
+
+    def test_process_request_authentication_async(self):
+        pending = defer.Deferred()
+
+        def auth(protocol, req):
+            token = req.headers.get("Authorization")
+            return pending.addCallback(
+                lambda ok: None if token == "Bearer good" else
+                Response(401, headers=[("WWW-Authenticate", "Bearer")]))
+
+        conn = serverConnection(processRequest=auth)
+        conn.receive(request(headers={"Authorization": "Bearer bad"}))
+        assert conn.sent() == b""
+        pending.callback(True)
+        response = answer(conn)
+        assert response.status == 401
+        assert response.headers.get("WWW-Authenticate") == "Bearer"
+
+        pending = defer.Deferred()
+        conn = serverConnection(processRequest=auth)
+        conn.receive(request(headers={"Authorization": "Bearer good"}))
+        pending.callback(True)
+        assert answer(conn).status == 101
+
+    def test_process_request_error_is_500(self, logEvents):
+        def broken(protocol, req):
+            raise RuntimeError("boom")
+
+        conn = serverConnection(processRequest=broken)
+        conn.receive(request())
+        assert answer(conn).status == 500
+        assert any(e.get("log_failure") for e in logEvents)
+
+    def test_process_response(self):
+        def addCookie(protocol, req, response):
+            response.headers.add("Set-Cookie", "a=b")
+
+        conn = serverConnection(processResponse=addCookie)
+        conn.receive(request())
+        assert answer(conn).headers.get("Set-Cookie") == "a=b"
+
+    def test_subprotocols(self):
+        conn = serverConnection(subprotocols=["chat", "superchat"])
+        conn.receive(request(headers={"Sec-WebSocket-Protocol": "superchat, chat"}))
+        assert answer(conn).headers.get("Sec-WebSocket-Protocol") == "chat"
+        assert conn.protocol.subprotocol == "chat"
+
+    def test_no_common_subprotocol(self):
+        conn = serverConnection(subprotocols=["chat"])
+        conn.receive(request(headers={"Sec-WebSocket-Protocol": "other"}))
+        response = answer(conn)
+        assert response.status == 101
+        assert "Sec-WebSocket-Protocol" not in response.headers
+        assert conn.protocol.subprotocol is None
+
+    def test_select_subprotocol(self):
+        conn = serverConnection(selectSubprotocol=lambda p, offered: offered[-1])
+        conn.receive(request(headers={"Sec-WebSocket-Protocol": "a, b"}))
+        assert answer(conn).headers.get("Sec-WebSocket-Protocol") == "b"
+
+    def test_select_subprotocol_must_pick_offered(self):
+        conn = serverConnection(selectSubprotocol=lambda p, offered: "z")
+        conn.receive(request(headers={"Sec-WebSocket-Protocol": "a"}))
+        assert answer(conn).status == 400
+
+    def test_origins(self):
+        conn = serverConnection(origins=["https://good.example"])
+        conn.receive(request(headers={"Origin": "https://evil.example"}))
+        assert answer(conn).status == 403
+        conn = serverConnection(origins=["https://good.example"])
+        conn.receive(request(headers={"Origin": "https://good.example"}))
+        assert answer(conn).status == 101
+        conn = serverConnection(origins=["https://good.example", None])
+        conn.receive(request())
+        assert answer(conn).status == 101
+
+    def test_no_server_header(self):
+        conn = serverConnection(serverHeader=None)
+        conn.receive(request())
+        assert "Server" not in answer(conn).headers
+
+    def test_max_connections(self):
+        factory = WebSocketServerFactory(None, maxConnections=1, reactor=_clock())
+        first = Connection(factory.buildProtocol(PEER), factory.options.reactor)
+        first.receive(request())
+        assert answer(first).status == 101
+        assert factory.connections == {first.protocol}
+        second = Connection(factory.buildProtocol(PEER), factory.options.reactor)
+        second.receive(request())
+        assert answer(second).status == 503
+        first.lose()
+        assert factory.connections == set()
+        third = Connection(factory.buildProtocol(PEER), factory.options.reactor)
+        third.receive(request())
+        assert answer(third).status == 101
+
+    def test_unknown_option(self):
+        with pytest.raises(TypeError):
+            WebSocketServerFactory(None, maxsize=10)
+
+    def test_options_validated(self):
+        with pytest.raises(ValueError):
+            ServerOptions(maxConnections=0)
+
+
+def _clock():
+    from twisted.internet.testing import MemoryReactorClock
+
+    return MemoryReactorClock()
+
+
+class TestHandler:
+    def test_async_handler_end_closes_1000(self):
+        async def handler(ws):
+            message = await ws.recv()
+            await ws.send(message.upper())
+
+        conn = openServer(handler)
+        conn.receiveFrame(OP_TEXT, b"hi")
+        conn.assertFramesSent(Frame(OP_TEXT, b"HI"), Frame(OP_CLOSE, Close(1000).serialize()))
+
+    def test_inline_callbacks_handler(self):
+        @defer.inlineCallbacks
+        def handler(ws):
+            message = yield ws.recv()
+            yield ws.send(message)
+
+        conn = openServer(handler)
+        conn.receiveFrame(OP_TEXT, b"x")
+        conn.assertFramesSent(Frame(OP_TEXT, b"x"), Frame(OP_CLOSE, Close(1000).serialize()))
+
+    def test_plain_handler(self):
+        seen = []
+        conn = serverConnection(seen.append)
+        conn.receive(request())
+        response = answer(conn)
+        assert response.status == 101
+        assert seen == [conn.protocol]
+        # The handler returned at once: the close follows the 101.
+        from txws.frames import parseFrames
+
+        assert parseFrames(response.body) == [Frame(OP_CLOSE, Close(1000).serialize())]
+
+    def test_handler_error_closes_1011_and_logs(self, logEvents):
+        async def handler(ws):
+            await ws.recv()
+            raise ValueError("bug in handler")
+
+        conn = openServer(handler)
+        conn.receiveFrame(OP_TEXT, b"x")
+        conn.assertClosing(1011)
+        [event] = [e for e in logEvents if e.get("log_failure")]
+        assert event["log_level"].name == "critical" or event["log_level"].name == "error"
+        assert event["log_failure"].check(ValueError)
+
+    def test_handler_sees_connection_closed_quietly(self, logEvents):
+        async def handler(ws):
+            await ws.recv()
+
+        conn = openServer(handler)
+        conn.lose()
+        assert conn.protocol.state is CLOSED
+        assert not [e for e in logEvents if e.get("log_failure")]
+
+    def test_peer_close_ends_handler(self):
+        async def handler(ws):
+            async for message in ws:
+                await ws.send(message)
+
+        conn = openServer(handler)
+        conn.receiveClose(1000)
+        conn.lose()
+        d = conn.protocol._handlerDeferred
+        assert successResultOf(d) is None

@@ -139,3 +139,23 @@ def test_invalid_uri():
 
     with pytest.raises(InvalidURI):
         WebSocketClientFactory("http://example.com/")
+
+
+def test_frames_behind_handshake_wait_for_the_application():
+    """
+    Frames in the same read as the 101 are parsed only after the handshake
+    Deferred fired, so an application that echoes sees the valid message
+    before a protocol error behind it fails the connection (Autobahn 3.2
+    run strictly).
+    """
+    from txws.frames import OP_CLOSE, Close, Frame
+
+    conn = clientConnection()
+    conn.factory.handshake.addCallback(lambda ws: ws.recv().addCallback(ws.send))
+    data = (acceptResponse(sentRequest(conn)) + serializeFrame(OP_TEXT, b"first")
+            + serializeFrame(OP_TEXT, b"bad rsv", rsv=0x20))
+    conn.receive(data)
+    frames = conn.framesSent()
+    assert frames[0] == Frame(OP_TEXT, b"first")
+    assert frames[1].opcode == OP_CLOSE
+    assert Close.parse(frames[1].payload).code == 1002

@@ -171,6 +171,8 @@ class WebSocketClientProtocol(WebSocketProtocol):
         leftover = bytes(self._responseBuffer)
         self._responseBuffer = None
         self._open(leftover)
+
+    def _opened(self) -> None:
         if self.factory is not None:
             self.factory._handshakeDone(self)
 

@@ -468,9 +468,15 @@ class WebSocketProtocol(Protocol):
         self._producing = True
         if options.pingInterval is not None:
             self._pingTimer = self.clock.callLater(options.pingInterval, self._keepalive)
+        self._opened()
         self.connectionOpen()
+        # Frames that came with the handshake are read only now, once the
+        # application had its chance to wait for them.
         if leftover and self.state is OPEN:
             self._framesReceived(leftover)
+
+    def _opened(self) -> None:
+        """Hook for subclasses: the connection is open, before any frame."""
 
     def _openTimedOut(self) -> None:
         self._openTimer = None

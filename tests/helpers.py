@@ -104,7 +104,7 @@ class Connection:
         return data
 
     def framesSent(self) -> list[Frame]:
-        return parseFrames(self.sent(), requireMask=self.isClient)
+        return parseFrames(self.sent(), requireMask=self.isClient, allowedRsv=0x70)
 
     def assertFramesSent(self, *frames: Frame) -> None:
         assert self.framesSent() == list(frames)

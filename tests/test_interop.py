@@ -5,6 +5,7 @@ against a txws server, and a txws client against its server.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 
@@ -224,3 +225,90 @@ class TestTxwsClientAgainstWebsocketsServer:
 
         await within(consume())
         assert received == ["one"]
+
+
+# -- permessage-deflate in both directions ---------------------------------
+
+from websockets.extensions import permessage_deflate as wsDeflate  # noqa: E402
+
+from txws.extensions.permessage_deflate import (  # noqa: E402
+    ClientPerMessageDeflateFactory,
+    ServerPerMessageDeflateFactory,
+)
+
+DEFLATE_MESSAGES = ["compressible " * 500, b"\x00" * 100000, os.urandom(3000), "é" * 10,
+                    "", b""]
+
+# (websockets client factory kwargs): window bits 9 to 15, no-context-takeover
+# on either side.
+CLIENT_OFFERS = (
+    [dict()]
+    + [dict(server_max_window_bits=b, client_max_window_bits=b) for b in range(9, 16)]
+    + [dict(server_no_context_takeover=True), dict(client_no_context_takeover=True),
+       dict(server_no_context_takeover=True, client_no_context_takeover=True,
+            server_max_window_bits=9)]
+)
+
+
+@pytest.mark.parametrize("offer", CLIENT_OFFERS, ids=lambda o: ",".join(
+    f"{k}={v}" for k, v in o.items()) or "default")
+@pytest_twisted.ensureDeferred
+async def test_websockets_client_deflate_against_txws_server(offer):
+    port, url = await serveOn(txwsEcho)
+
+    def client():
+        factory = wsDeflate.ClientPerMessageDeflateFactory(**offer)
+        results = []
+        with wsConnect(url, extensions=[factory], compression=None, open_timeout=10) as c:
+            results.append(c.response.headers["Sec-WebSocket-Extensions"])
+            for m in DEFLATE_MESSAGES:
+                c.send(m)
+                results.append(c.recv(timeout=10))
+            c.send(["frag " * 100, "mented"])
+            results.append(c.recv(timeout=10))
+        return results
+
+    try:
+        results = await within(deferToThread(client), 60)
+        assert results[0].startswith("permessage-deflate")
+        assert results[1:] == DEFLATE_MESSAGES + ["frag " * 100 + "mented"]
+    finally:
+        await port.stopListening()
+
+
+# (txws client factory kwargs, websockets server factory kwargs)
+SERVER_CASES = (
+    [(dict(), dict())]
+    + [(dict(serverMaxWindowBits=b), dict(server_max_window_bits=b)) for b in (9, 12, 15)]
+    + [(dict(), dict(client_max_window_bits=b)) for b in range(9, 16)]
+    + [(dict(serverNoContextTakeover=True), dict()),
+       (dict(clientNoContextTakeover=True), dict()),
+       (dict(), dict(server_no_context_takeover=True, client_no_context_takeover=True))]
+)
+
+
+@pytest.mark.parametrize("ours,theirs", SERVER_CASES, ids=lambda o: ",".join(
+    f"{k}={v}" for k, v in o.items()) or "default")
+@pytest_twisted.ensureDeferred
+async def test_txws_client_deflate_against_websockets_server(ours, theirs):
+    def handler(ws):
+        for message in ws:
+            ws.send(message)
+
+    server = wsServe(handler, "127.0.0.1", 0, compression=None, open_timeout=10,
+                     extensions=[wsDeflate.ServerPerMessageDeflateFactory(**theirs)])
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
+        ws = await within(txws.connect(url, extensions=[ClientPerMessageDeflateFactory(**ours)]))
+        assert [e.name for e in ws.extensions] == ["permessage-deflate"]
+        for message in DEFLATE_MESSAGES:
+            await within(ws.send(message))
+            assert await within(ws.recv()) == message
+        await within(ws.send(iter([b"frag" * 100, b"mented"])))
+        assert await within(ws.recv()) == b"frag" * 100 + b"mented"
+        await within(ws.close())
+    finally:
+        server.shutdown()
+        thread.join(10)

@@ -11,7 +11,6 @@ from txws.protocol import CLOSED, CONNECTING, OPEN
 from txws.server import ServerOptions, WebSocketServerFactory
 
 from .helpers import (
-    KEY,
     PEER,
     Connection,
     openServer,

@@ -27,6 +27,7 @@ from .exceptions import (
     RedirectError,
 )
 from .extensions import negotiateClient, offerClient
+from .extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from .handshake import buildRequest, checkResponse, generateKey
 from .http import Response, checkIncomplete, findHeadEnd, parseResponse
 from .protocol import CONNECTING, Options, WebSocketProtocol
@@ -75,6 +76,10 @@ class ClientOptions(Options):
                                   if isinstance(additionalHeaders, dict)
                                   else list(additionalHeaders))
         self.userAgentHeader = userAgentHeader
+
+
+    def _defaultDeflate(self) -> ClientPerMessageDeflateFactory:
+        return ClientPerMessageDeflateFactory()
 
 
 class _Redirect(InvalidStatus):
@@ -269,9 +274,8 @@ def connect(uri: str, reactor: Any = None, *,
         from twisted.internet import reactor
     options.setdefault("reactor", reactor)
     parsed = parseURI(uri)
-    ClientOptions(**options)  # check the options before connecting
+    timeout = ClientOptions(**options).openTimeout  # checks the options too
     d = defer.ensureDeferred(_connect(parsed, reactor, endpoint, tlsOptions, options))
-    timeout = options.get("openTimeout", Options().openTimeout)
     if timeout is not None:
 
         def onTimeout(result: Any, timeout: float) -> Any:

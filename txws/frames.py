@@ -200,8 +200,9 @@ class Close:
 
 # What the parser calls: (opcode, end, rsv, payload). For data, opcode is
 # TEXT or BINARY on the first piece of a message and CONT on every later
-# piece; end is true on the last piece of the message. Control frames are
-# always whole and arrive with end=True.
+# piece; end is true on the last piece of the message; rsv holds the frame's
+# reserved bits on the first piece of each frame and 0 on later pieces of
+# the same frame. Control frames are always whole and arrive with end=True.
 FrameCallback = Callable[[int, bool, int, bytes], object]
 
 
@@ -217,25 +218,30 @@ class Parser:
     bytes, continuation without a start, a new message inside a fragmented
     one, and the 64-bit length's top bit. A message whose declared length
     passes C{maxSize} raises L{PayloadTooBig} as soon as the header says so,
-    before any of its payload is kept.
+    before any of its payload is kept, unless its first frame has one of the
+    C{compressedRsv} bits: then the extension that inflates it enforces the
+    limit on the inflated size.
 
     Setting C{paused} stops parsing after the current piece; bytes fed while
     paused are kept, and L{resume} goes on with them.
     """
 
     __slots__ = (
-        "callback", "requireMask", "maxSize", "allowedRsv", "paused",
-        "_buf", "_parsing", "_fragmented", "_messageSize",
+        "callback", "requireMask", "maxSize", "allowedRsv", "compressedRsv", "paused",
+        "_buf", "_parsing", "_fragmented", "_messageSize", "_exempt",
         "_remaining", "_rsv", "_fin", "_mask", "_maskOffset", "_first",
     )
 
     def __init__(self, callback: FrameCallback, *, requireMask: bool,
-                 maxSize: int | None = None, allowedRsv: int = 0) -> None:
+                 maxSize: int | None = None, allowedRsv: int = 0,
+                 compressedRsv: int = 0) -> None:
         self.callback = callback
         self.requireMask = requireMask
         self.maxSize = maxSize
         self.allowedRsv = allowedRsv
+        self.compressedRsv = compressedRsv
         self.paused = False
+        self._exempt = 0
         self._buf = bytearray()
         self._parsing = False
         self._fragmented = False
@@ -298,9 +304,10 @@ class Parser:
                 pos += n
                 remaining -= n
                 self._remaining = remaining
-                first = self._first
+                first, rsv = self._first, self._rsv
                 self._first = OP_CONT
-                callback(first, not remaining and self._fin, self._rsv, chunk)
+                self._rsv = 0
+                callback(first, not remaining and self._fin, rsv, chunk)
                 continue
 
             if end - pos < 2:
@@ -322,6 +329,9 @@ class Parser:
                     raise ProtocolError(f"reserved opcode {opcode}")
                 if not fin:
                     raise ProtocolError("fragmented control frame")
+                if rsv:
+                    # No extension may use them on control frames (RFC 7692, 6.1).
+                    raise ProtocolError("reserved bits set on a control frame")
                 if length > 125:
                     raise ProtocolError("control frame too long")
             elif opcode == OP_CONT:
@@ -349,7 +359,8 @@ class Parser:
 
             if opcode < 8:
                 size = length if opcode else self._messageSize + length
-                if self.maxSize is not None and size > self.maxSize:
+                exempt = rsv & self.compressedRsv if opcode else self._exempt
+                if self.maxSize is not None and size > self.maxSize and not exempt:
                     raise PayloadTooBig(
                         f"message of {size} bytes or more exceeds the limit"
                         f" of {self.maxSize} bytes")
@@ -374,6 +385,7 @@ class Parser:
             # A data frame: hand over what has arrived, keep streaming the rest.
             self._fragmented = not fin
             self._messageSize = 0 if fin else size
+            self._exempt = exempt
             stop = start + length
             if stop <= end:
                 payload = view[start:stop]

@@ -111,14 +111,20 @@ class Options:
     @ivar subprotocols: subprotocols offered (client) or supported, in order
         of preference (server). Default none.
     @ivar extensions: extension factories (L{txws.extensions}), in order of
-        preference. Default none.
+        preference. Default none besides what C{compression} adds.
+    @ivar compression: C{"deflate"} (the default) negotiates
+        permessage-deflate (RFC 7692) with a 2**12-byte window and memLevel 5,
+        to keep memory low; pass a factory from
+        L{txws.extensions.permessage_deflate} in C{extensions} to tune it.
+        C{None} turns compression off.
     @ivar reactor: the reactor (an L{IReactorTime} at least) used for timers;
         default the global reactor.
     """
 
     __slots__ = (
         "maxSize", "maxQueue", "writeLimit", "openTimeout", "closeTimeout",
-        "pingInterval", "pingTimeout", "subprotocols", "extensions", "reactor",
+        "pingInterval", "pingTimeout", "subprotocols", "extensions", "compression",
+        "reactor",
     )
 
     def __init__(
@@ -133,6 +139,7 @@ class Options:
         pingTimeout: float | None = 20.0,
         subprotocols: Sequence[str] = (),
         extensions: Sequence[ServerExtensionFactory | ClientExtensionFactory] = (),
+        compression: str | None = "deflate",
         reactor: IReactorTime | None = None,
     ) -> None:
         _checkSize("maxSize", maxSize)
@@ -152,9 +159,21 @@ class Options:
         self.closeTimeout = closeTimeout
         self.pingInterval = pingInterval
         self.pingTimeout = pingTimeout
+        if compression not in ("deflate", None):
+            raise ValueError('compression must be "deflate" or None')
         self.subprotocols = list(subprotocols)
         self.extensions = list(extensions)
+        if compression == "deflate" and not any(
+                e.name == "permessage-deflate" for e in self.extensions):
+            deflate = self._defaultDeflate()
+            if deflate is not None:
+                self.extensions.append(deflate)
+        self.compression = compression
         self.reactor = reactor
+
+    def _defaultDeflate(self) -> ServerExtensionFactory | ClientExtensionFactory | None:
+        """The permessage-deflate factory that compression="deflate" adds."""
+        return None
 
     def getReactor(self) -> Any:
         if self.reactor is None:
@@ -208,6 +227,7 @@ class WebSocketProtocol(Protocol):
     _textDecoder: Any = None
     _parts: list | None = None
     _text = False
+    _decodedSize = 0
     _queuePaused = False
     _writePaused = False
     _producing = False
@@ -456,8 +476,9 @@ class WebSocketProtocol(Protocol):
         self._parser = Parser(
             self._frameReceived,
             requireMask=not self.isClient,
-            maxSize=None if self.extensions else options.maxSize,
+            maxSize=options.maxSize,
             allowedRsv=rsv,
+            compressedRsv=rsv,
         )
         self.state = OPEN
         self.dataReceived = self._framesReceived  # type: ignore[method-assign]
@@ -553,11 +574,15 @@ class WebSocketProtocol(Protocol):
         return text
 
     def _decodeExtensions(self, opcode: int, end: bool, rsv: int, payload: bytes) -> bytes:
-        maxSize = self.options.maxSize
         start = opcode != OP_CONT
+        if start:
+            self._decodedSize = 0
+        maxSize = self.options.maxSize
+        budget = None if maxSize is None else maxSize - self._decodedSize
         for extension in reversed(self.extensions):
             payload = extension.decode(payload, rsv=rsv, start=start, end=end,
-                                       maxSize=maxSize)
+                                       maxSize=budget)
+        self._decodedSize += len(payload)
         return payload
 
     def _controlReceived(self, opcode: int, payload: bytes) -> None:
@@ -610,7 +635,8 @@ class WebSocketProtocol(Protocol):
         rsv = 0
         if self.extensions:
             for extension in self.extensions:
-                rsv, payload = extension.encode(payload, start=start, end=fin)
+                bits, payload = extension.encode(payload, start=start, end=fin)
+                rsv |= bits
         self._writeFrame(opcode, payload, fin, rsv)
 
     def _sendFragments(self, fragments: Iterable) -> None:

@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 from ._version import __version__
 from .exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 from .extensions import negotiateServer
+from .extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from .handshake import (
     buildResponse,
     checkOrigin,
@@ -89,6 +90,10 @@ class ServerOptions(Options):
         self.processResponse = processResponse
         self.serverHeader = serverHeader
         self.maxConnections = maxConnections
+
+
+    def _defaultDeflate(self) -> ServerPerMessageDeflateFactory:
+        return ServerPerMessageDeflateFactory()
 
 
 class WebSocketServerProtocol(WebSocketProtocol):

@@ -1,0 +1,105 @@
+"""
+Memory of one server connection, with and without permessage-deflate.
+
+    python bench/memory.py [CONNECTIONS]
+
+For each setting, starts a txws echo server in a fresh process that traces
+its allocations (tracemalloc, which sees zlib's buffers too), opens
+CONNECTIONS connections to it from this process with the websockets client,
+and reports the server's memory per connection: idle right after the
+handshake, and after each connection echoed one 1 KiB JSON-like message.
+Prints a Markdown table. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import tracemalloc
+
+
+def serve(compression: str) -> None:
+    tracemalloc.start()
+    from twisted.internet import defer, task
+
+    import txws
+
+    async def handler(ws):
+        async for message in ws:
+            if message == "stats":
+                current = tracemalloc.get_traced_memory()[0]
+                await ws.send(json.dumps({"bytes": current,
+                                          "connections": len(factory.connections)}))
+            else:
+                await ws.send(message)
+
+    factory = txws.WebSocketServerFactory(
+        handler, compression=None if compression == "none" else compression,
+        pingInterval=None, maxConnections=None)
+
+    async def main(reactor):
+        from twisted.internet.endpoints import serverFromString
+
+        port = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(factory)
+        print(port.getHost().port, flush=True)
+        await defer.Deferred()
+
+    task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
+
+
+async def measure(port: int, count: int, compression: str) -> dict:
+    from websockets.asyncio.client import connect
+
+    url = f"ws://127.0.0.1:{port}/"
+    options = dict(compression=None if compression == "none" else "deflate",
+                   ping_interval=None)
+
+    async def stats(control) -> int:
+        await control.send("stats")
+        return json.loads(await control.recv())["bytes"]
+
+    async with connect(url, **options) as control:
+        for _ in range(3):
+            await stats(control)  # let one-time allocations happen first
+        base = await stats(control)
+        clients = [await connect(url, **options) for _ in range(count)]
+        await asyncio.sleep(0.2)
+        idle = await stats(control)
+        message = json.dumps([{"id": i, "name": f"user{i}", "active": True,
+                               "tags": ["a", "b", "c"]} for i in range(16)])[:1024]
+        for c in clients:
+            await c.send(message)
+            assert await c.recv() == message
+        await asyncio.sleep(0.2)
+        used = await stats(control)
+        for c in clients:
+            await c.close()
+    return {"idle": (idle - base) / count, "used": (used - base) / count}
+
+
+def main(count: int = 200) -> None:
+    rows = []
+    for compression in ("none", "deflate"):
+        server = subprocess.Popen([sys.executable, __file__, "serve", compression],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            port = int(server.stdout.readline())
+            result = asyncio.run(measure(port, count, compression))
+        finally:
+            server.terminate()
+            server.wait(10)
+        rows.append((compression, result))
+    print(f"Server memory per connection ({count} connections, tracemalloc):\n")
+    print("| compression | idle | after one 1 KiB message each |")
+    print("|---|---:|---:|")
+    for compression, r in rows:
+        print(f"| {compression} | {r['idle'] / 1024:.1f} KiB | {r['used'] / 1024:.1f} KiB |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "serve":
+        serve(sys.argv[2])
+    else:
+        main(*(int(a) for a in sys.argv[1:]))

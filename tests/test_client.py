@@ -40,7 +40,8 @@ def test_request():
     assert h.get("X-Token") == "t"
     assert h.get("User-Agent") == "agent/1"
     assert h.get("Authorization").startswith("Basic ")
-    assert h.get("Sec-WebSocket-Extensions") == "permessage-deflate; client_max_window_bits"
+    assert h.get("Sec-WebSocket-Extensions") == (
+        "permessage-deflate; client_no_context_takeover; client_max_window_bits")
 
 
 def test_default_user_agent():

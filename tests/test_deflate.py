@@ -119,7 +119,10 @@ class TestServerNegotiation:
 
 class TestClientNegotiation:
     def test_offer(self):
-        assert offerClient([CLIENT()]) == "permessage-deflate; client_max_window_bits"
+        assert offerClient([CLIENT()]) == (
+            "permessage-deflate; client_no_context_takeover; client_max_window_bits")
+        assert offerClient([CLIENT(clientNoContextTakeover=False)]) == (
+            "permessage-deflate; client_max_window_bits")
         assert offerClient([CLIENT(serverMaxWindowBits=10, serverNoContextTakeover=True,
                                    clientNoContextTakeover=True)]) == (
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
@@ -130,8 +133,14 @@ class TestClientNegotiation:
         return ext
 
     def test_plain_response(self):
-        ext = self.accept("permessage-deflate")
+        ext = self.accept("permessage-deflate", clientNoContextTakeover=False)
         assert (ext.localMaxWindowBits, ext.remoteMaxWindowBits) == (12, 15)
+        assert not ext.localNoContextTakeover
+
+    def test_offered_no_context_takeover_is_kept(self):
+        # The offer's client_no_context_takeover binds us (RFC 7692 7.1.1.2)
+        # even if the response leaves it out.
+        assert self.accept("permessage-deflate").localNoContextTakeover
 
     def test_server_limits(self):
         ext = self.accept("permessage-deflate; server_max_window_bits=9; "

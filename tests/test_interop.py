@@ -233,7 +233,6 @@ from websockets.extensions import permessage_deflate as wsDeflate  # noqa: E402
 
 from txws.extensions.permessage_deflate import (  # noqa: E402
     ClientPerMessageDeflateFactory,
-    ServerPerMessageDeflateFactory,
 )
 
 DEFLATE_MESSAGES = ["compressible " * 500, b"\x00" * 100000, os.urandom(3000), "é" * 10,

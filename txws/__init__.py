@@ -15,6 +15,7 @@ and a client is a Deferred away::
 """
 
 from ._version import __version__
+from .broadcast import broadcast
 from .client import ClientOptions, WebSocketClientFactory, WebSocketClientProtocol, connect
 from .exceptions import (
     ConnectionClosed,
@@ -40,12 +41,20 @@ from .exceptions import (
 from .frames import CloseCode, Opcode
 from .http import Headers, Request, Response
 from .protocol import Options, State, WebSocketProtocol
+from .resource import WebSocketResource
 from .server import ServerOptions, WebSocketServerFactory, WebSocketServerProtocol, serve
+from .service import WebSocketService, reconnectingClient
+from .wrapping import WrappingFactory
 
 __all__ = [
     "__version__",
     "serve",
     "connect",
+    "broadcast",
+    "WebSocketResource",
+    "WebSocketService",
+    "reconnectingClient",
+    "WrappingFactory",
     "State",
     "Options",
     "ServerOptions",

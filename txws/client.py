@@ -103,6 +103,8 @@ class WebSocketClientProtocol(WebSocketProtocol):
 
     def connectionMade(self) -> None:
         super().connectionMade()
+        # Fires with this protocol once open; for ClientService users.
+        self._openDeferred: defer.Deferred = defer.Deferred()
         options = self.options
         self._key = generateKey()
         self._responseBuffer = bytearray()
@@ -180,24 +182,30 @@ class WebSocketClientProtocol(WebSocketProtocol):
     def _opened(self) -> None:
         if self.factory is not None:
             self.factory._handshakeDone(self)
+        self._openDeferred.callback(self)
 
     def _handshakeFailed(self, failure: Failure) -> None:
         self._responseBuffer = None
-        if self.factory is not None:
-            self.factory._handshakeFailed(failure)
+        self._notifyFailure(failure)
         self.transport.abortConnection()
 
-    def _handshakeTimedOut(self) -> None:
+    def _notifyFailure(self, failure: Failure) -> None:
         if self.factory is not None:
-            self.factory._handshakeFailed(Failure(OpenTimeout(
-                f"opening handshake not done in {self.options.openTimeout} s")))
+            self.factory._handshakeFailed(failure)
+        if not self._openDeferred.called:
+            self._openDeferred.errback(failure)
+            self._openDeferred.addErrback(lambda f: None)
+
+    def _handshakeTimedOut(self) -> None:
+        self._notifyFailure(Failure(OpenTimeout(
+            f"opening handshake not done in {self.options.openTimeout} s")))
 
     def connectionLost(self, reason: Failure = None) -> None:
-        if self.state is CONNECTING and self.factory is not None:
+        if self.state is CONNECTING:
             if reason is None or reason.check(ConnectionDone, ConnectionLost):
                 reason = Failure(InvalidMessage(
                     "connection closed during the opening handshake"))
-            self.factory._handshakeFailed(reason)
+            self._notifyFailure(reason)
         super().connectionLost(reason)
 
 

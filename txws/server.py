@@ -30,6 +30,7 @@ from .handshake import (
 )
 from .http import (
     MAX_HEAD,
+    Request,
     Response,
     checkIncomplete,
     errorResponse,
@@ -135,6 +136,10 @@ class WebSocketServerProtocol(WebSocketProtocol):
             self._reject(e)
             return
         del buf[:end]
+        self._requestReceived(request)
+
+    def _requestReceived(self, request: Request) -> None:
+        """A whole request head arrived (or came from twisted.web)."""
         self._requestParsed = True
         self.request = request
         processRequest = self.options.processRequest

@@ -1,0 +1,204 @@
+"""The twistd plugin: options, and real twistd processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from twisted.python import usage
+
+from txws import tap
+
+from .realnet import selfSignedCertificate
+
+ROOT = Path(__file__).resolve().parent.parent
+TWISTD = [str(Path(sys.executable).with_name("twistd"))]
+
+
+def parse(*args: str) -> tap.Options:
+    options = tap.Options()
+    options.parseOptions(list(args))
+    return options
+
+
+class TestOptions:
+    def test_defaults(self):
+        options = parse("--handler", "examples.echo.echo")
+        assert options["ports"] == ["tcp:8765"]
+        assert callable(options["handler"])
+        assert options["max-size"] == 2**20 and options["ping-interval"] == 20.0
+
+    def test_everything(self):
+        options = parse("--handler", "examples.echo.echo", "--port", "tcp:1", "-p", "tcp:2",
+                        "--max-size", "100", "--max-queue", "none", "--ping-interval", "1.5",
+                        "--subprotocol", "a", "--subprotocol", "b", "--origin", "https://x",
+                        "--origin", "none", "--no-compression", "--max-connections", "3")
+        assert options["ports"] == ["tcp:1", "tcp:2"]
+        assert options["max-size"] == 100 and options["max-queue"] is None
+        assert options["ping-interval"] == 1.5
+        assert options["subprotocols"] == ["a", "b"]
+        assert options["origins"] == ["https://x", None]
+        service = tap.makeService(options)
+        factory = service.factory
+        assert factory.options.maxSize == 100
+        assert factory.options.extensions == []
+        assert factory.options.maxConnections == 3
+
+    @pytest.mark.parametrize("args,message", [
+        ((), "--handler MODULE.ATTR is required"),
+        (("--handler", "echo"), "must be MODULE.ATTR"),
+        (("--handler", "no_such_module.fn"), "cannot import module"),
+        (("--handler", "examples.echo.nothing"), "has no attribute"),
+        (("--handler", "examples.echo.sys"), "is not callable"),
+        (("--handler", "examples.echo.echo", "--max-size", "big"), "a number of bytes"),
+        (("--handler", "examples.echo.echo", "--max-size", "-1"), "must be positive"),
+        (("--handler", "examples.echo.echo", "--ping-timeout", "x"), "seconds"),
+        (("--handler", "examples.echo.echo", "--port", "nonsense:1"), "invalid --port"),
+        (("--handler", "examples.echo.echo", "--static", "/no/such/dir"), "not a directory"),
+        (("--handler", "examples.echo.echo", "--path", "ws"), "--path"),
+    ])
+    def test_errors(self, args, message):
+        with pytest.raises(usage.UsageError, match=message):
+            parse(*args)
+
+
+def freePort() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def startTwistd(*args: str, cwd: Path = ROOT) -> subprocess.Popen:
+    process = subprocess.Popen(TWISTD + ["-n", "--pidfile=", "websocket", *args],
+                               cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    return process
+
+
+def waitListening(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
+    """Read twistd's log until it says it listens on C{port}."""
+    import select
+
+    deadline = time.monotonic() + seconds
+    seen = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        line = process.stdout.readline()
+        if not line:
+            raise AssertionError("twistd exited:\n" + "".join(seen))
+        seen.append(line)
+        if f"starting on {port}" in line:
+            return
+    raise AssertionError("twistd did not start listening:\n" + "".join(seen))
+
+
+def stop(process: subprocess.Popen) -> str:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        out, _ = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+    return out
+
+
+pytestmark = pytest.mark.sockets
+
+
+def test_serves_and_stops_gracefully():
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    port = freePort()
+    process = startTwistd("--handler", "examples.echo.echo",
+                          "--port", f"tcp:{port}:interface=127.0.0.1")
+    try:
+        waitListening(port, process)
+        with connect(f"ws://127.0.0.1:{port}/", open_timeout=10) as ws:
+            ws.send("through twistd")
+            assert ws.recv(timeout=10) == "through twistd"
+            process.send_signal(signal.SIGTERM)
+            with pytest.raises(ConnectionClosed) as e:
+                ws.recv(timeout=20)
+            assert e.value.rcvd.code == 1001
+        # twistd re-raises the signal that stopped it, once it shut down.
+        assert process.wait(30) in (0, -signal.SIGTERM)
+    finally:
+        out = stop(process)
+    assert "Closing 1 WebSocket connections" in out
+
+
+def test_tls_port(tmp_path):
+    from websockets.sync.client import connect
+
+    certPEM, keyPEM = selfSignedCertificate("localhost")
+    (tmp_path / "cert.pem").write_bytes(certPEM)
+    (tmp_path / "key.pem").write_bytes(keyPEM)
+    port = freePort()
+    process = startTwistd("--handler", "examples.echo.echo", "--port",
+                          f"ssl:{port}:interface=127.0.0.1:privateKey={tmp_path / 'key.pem'}"
+                          f":certKey={tmp_path / 'cert.pem'}")
+    try:
+        waitListening(port, process)
+        context = ssl.create_default_context(cadata=certPEM.decode())
+        with connect(f"wss://localhost:{port}/", ssl=context, open_timeout=10) as ws:
+            ws.send("secure")
+            assert ws.recv(timeout=10) == "secure"
+    finally:
+        stop(process)
+
+
+def test_bad_handler_is_one_line_and_nonzero():
+    result = subprocess.run(TWISTD + ["-n", "--pidfile=", "websocket", "--handler",
+                                      "examples.echo.missing"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "has no attribute 'missing'" in output
+    assert "Traceback" not in output
+
+
+def test_static_and_websocket_on_one_port():
+    import urllib.request
+
+    from websockets.sync.client import connect
+
+    port = freePort()
+    process = startTwistd("--handler", "examples.echo.echo", "--static", "examples/chat",
+                          "--port", f"tcp:{port}:interface=127.0.0.1")
+    try:
+        waitListening(port, process)
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read()
+        assert b"txws chat" in page
+        with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10) as ws:
+            ws.send("same port")
+            assert ws.recv(timeout=10) == "same port"
+    finally:
+        stop(process)
+
+
+def test_echo_tac():
+    from websockets.sync.client import connect
+
+    port = freePort()
+    process = subprocess.Popen(TWISTD + ["-n", "--pidfile=", "-y", "examples/echo.tac"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True,
+                               env=dict(os.environ, TXWS_PORT=f"tcp:{port}:interface=127.0.0.1"))
+    try:
+        waitListening(port, process)
+        with connect(f"ws://127.0.0.1:{port}/", open_timeout=10) as ws:
+            ws.send("tac")
+            assert ws.recv(timeout=10) == "tac"
+    finally:
+        stop(process)

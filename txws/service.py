@@ -1,0 +1,168 @@
+"""
+Services for C{twisted.application}: a WebSocket server with a graceful
+stop (for .tac files, MultiService trees and the twistd plugin) and a
+client that reconnects.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Callable, Sequence
+
+from twisted.application.internet import ClientService, StreamServerEndpointService
+from twisted.application.service import MultiService
+from twisted.internet import defer
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+from twisted.web.static import File
+
+from twisted.python.failure import Failure
+
+from .client import WebSocketClientFactory, WebSocketClientProtocol, _endpointFor
+from .exceptions import ConnectionClosed
+from .frames import CloseCode
+from .resource import WebSocketResource
+from .server import Handler, WebSocketServerFactory, _awaitIfCoroutine
+from .uri import parseURI
+
+__all__ = ["WebSocketService", "reconnectingClient"]
+
+log = Logger()
+
+
+class WebSocketService(MultiService):
+    """
+    Serve C{handler} on one or more endpoints (strports descriptions or
+    L{IStreamServerEndpoint}s).
+
+    With C{static}, files from that directory are served over HTTP on the
+    same ports and the WebSocket answers at C{path}. Stopping the service
+    stops listening, closes every connection with 1001 (going away) and
+    fires once their closing handshakes are done (each bounded by
+    C{closeTimeout}). Keyword options are those of L{txws.ServerOptions}.
+
+    @ivar factory: the L{WebSocketServerFactory}; its C{connections} are the
+        open connections.
+    """
+
+    def __init__(self, endpoints: str | IStreamServerEndpoint | Sequence[Any],
+                 handler: Handler, *, static: str | None = None, path: str = "/ws",
+                 reactor: Any = None, **options: Any) -> None:
+        super().__init__()
+        if reactor is None:
+            from twisted.internet import reactor
+        self.factory = WebSocketServerFactory(handler, reactor=reactor, **options)
+        listening: Any = self.factory
+        if static is not None:
+            listening = Site(_staticTree(static, path, WebSocketResource(factory=self.factory)))
+        if isinstance(endpoints, (str, bytes)) or not isinstance(endpoints, Sequence):
+            endpoints = [endpoints]
+        for endpoint in endpoints:
+            if isinstance(endpoint, str):
+                endpoint = serverFromString(reactor, endpoint)
+            StreamServerEndpointService(endpoint, listening).setServiceParent(self)
+
+    def stopService(self) -> defer.Deferred:
+        d = defer.maybeDeferred(super().stopService)
+        d.addCallback(lambda _: self._closeConnections())
+        return d
+
+    def _closeConnections(self) -> defer.Deferred:
+        connections = list(self.factory.connections)
+        if connections:
+            log.info("Closing {count} WebSocket connections", count=len(connections))
+        waits = []
+        for connection in connections:
+            waits.append(connection.whenClosed())
+            if connection.open:
+                connection.close(CloseCode.GOING_AWAY, "server shutting down")
+        return defer.DeferredList(waits, consumeErrors=True)
+
+
+def _staticTree(directory: str, path: str, websocket: Resource) -> Resource:
+    """A static File root with C{websocket} at C{path}."""
+    root = File(directory)
+    segments = [s.encode() for s in path.strip("/").split("/") if s]
+    if not segments:
+        raise ValueError("the WebSocket path cannot be / when serving static files")
+    parent: Resource = root
+    for segment in segments[:-1]:
+        child = Resource()
+        parent.putChild(segment, child)
+        parent = child
+    parent.putChild(segments[-1], websocket)
+    return root
+
+
+def _firstDelayRandomised(initialDelay: float = 1.0, maxDelay: float = 60.0,
+                          factor: float = 1.5) -> Callable[[int], float]:
+    """
+    Exponential backoff whose first delay is random (RFC 6455, 7.2.3:
+    clients should spread their reconnections, e.g. 0 to 5 seconds).
+    """
+    first = random.uniform(0, 5.0)
+
+    def policy(attempt: int) -> float:
+        if attempt <= 1:
+            return first
+        return min(initialDelay * factor ** (attempt - 1) + random.random(), maxDelay)
+
+    return policy
+
+
+class _ReconnectingFactory(WebSocketClientFactory):
+    """One factory for every connection a L{ClientService} makes."""
+
+    def __init__(self, uri: Any, handler: Callable, **options: Any) -> None:
+        super().__init__(uri, **options)
+        self.handler = handler
+
+    def _handshakeDone(self, protocol: WebSocketClientProtocol) -> None:
+        d = defer.maybeDeferred(self.handler, protocol)
+        d.addCallback(_awaitIfCoroutine)
+        d.addErrback(_logHandlerFailure, protocol)
+
+    def _handshakeFailed(self, failure: Failure) -> None:
+        log.info("Could not open WebSocket connection to {uri}: {error}",
+                 uri=str(self.uri), error=failure.getErrorMessage())
+
+
+def _logHandlerFailure(failure: Failure, protocol: WebSocketClientProtocol) -> None:
+    if failure.check(ConnectionClosed):
+        return
+    log.failure("Error in WebSocket client handler", failure)
+    if protocol.open:
+        protocol.close(CloseCode.INTERNAL_ERROR, "internal error")
+
+
+def reconnectingClient(uri: str, handler: Callable[[WebSocketClientProtocol], Any],
+                       *, reactor: Any = None, tlsOptions: Any = None,
+                       backoffPolicy: Callable[[int], float] | None = None,
+                       **options: Any) -> ClientService:
+    """
+    A L{ClientService} that keeps a connection to C{uri} open.
+
+    Each connection runs C{handler(websocket)} after its handshake; when the
+    connection is lost, or cannot be made, the service tries again after a
+    delay from C{backoffPolicy} (by default exponential, with a random first
+    delay of 0 to 5 s, as RFC 6455 7.2.3 asks). Start it with
+    C{startService()} or add it to an application; C{whenConnected()} fires
+    with the open connection. Keyword options are those of
+    L{txws.ClientOptions}.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    parsed = parseURI(uri)
+    options.setdefault("reactor", reactor)
+    factory = _ReconnectingFactory(parsed, handler, **options)
+    endpoint = _endpointFor(reactor, parsed, tlsOptions, factory.options.openTimeout)
+    return ClientService(endpoint, factory, retryPolicy=backoffPolicy or _firstDelayRandomised(),
+                         clock=reactor, prepareConnection=_whenOpen)
+
+
+def _whenOpen(protocol: Any) -> defer.Deferred:
+    # ClientService's whenConnected() then means "open", not "TCP connected".
+    return protocol._openDeferred

@@ -1,0 +1,164 @@
+"""
+The ``twistd websocket`` plugin: serve a handler with no other code.
+
+    twistd -n websocket --handler examples.echo.echo [--port tcp:8765] ...
+
+The plugin itself is C{twisted/plugins/txws_plugin.py}; this module holds
+its options and builds its service.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any, Callable
+
+from twisted.application.service import IService
+from twisted.python import usage
+
+from .service import WebSocketService
+
+__all__ = ["Options", "makeService", "importHandler"]
+
+DEFAULT_PORT = "tcp:8765"
+
+
+def importHandler(name: str) -> Callable:
+    """
+    Import C{MODULE.ATTR} with the current directory importable, as
+    C{python -m} does; raise C{usage.UsageError} with one line on failure.
+    """
+    module, _, attr = name.rpartition(".")
+    if not module or not attr:
+        raise usage.UsageError(f"--handler must be MODULE.ATTR, not {name!r}")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        imported = importlib.import_module(module)
+    except ImportError as e:
+        raise usage.UsageError(f"cannot import module {module!r} for --handler: {e}") from None
+    except Exception as e:
+        raise usage.UsageError(
+            f"importing {module!r} for --handler failed: {type(e).__name__}: {e}") from None
+    try:
+        handler = getattr(imported, attr)
+    except AttributeError:
+        raise usage.UsageError(f"module {module!r} has no attribute {attr!r}") from None
+    if not callable(handler):
+        raise usage.UsageError(f"{name} is not callable")
+    return handler
+
+
+def _optional(kind: Callable[[str], Any], what: str) -> Callable[[str], Any]:
+    """A coercer for a positive number, or 'none' to disable the limit."""
+
+    def coerce(value: str) -> Any:
+        if value.lower() == "none":
+            return None
+        try:
+            number = kind(value)
+        except ValueError:
+            raise ValueError(f"must be {what} or 'none', not {value!r}") from None
+        if number <= 0:
+            raise ValueError(f"must be positive, not {value!r}")
+        return number
+
+    coerce.coerceDoc = f"({what}, or 'none')"  # type: ignore[attr-defined]
+    return coerce
+
+
+_size = _optional(int, "a number of bytes")
+_count = _optional(int, "a whole number")
+_seconds = _optional(float, "a number of seconds")
+
+
+class Options(usage.Options):
+    synopsis = "--handler MODULE.ATTR [options]"
+    longdesc = (
+        "Serve a WebSocket handler: MODULE.ATTR is called with each connection "
+        "(it may be an async function). Every --port is listened on; "
+        "--static serves a directory over HTTP on the same ports, with the "
+        "WebSocket at --path. SIGTERM or SIGINT closes every connection with "
+        "1001 before exiting."
+    )
+
+    optFlags = [
+        ["no-compression", None, "Do not negotiate permessage-deflate."],
+    ]
+    optParameters = [
+        ["handler", None, None, "The handler, as MODULE.ATTR (required)."],
+        ["max-size", None, 2**20, "Largest message accepted, in bytes", _size],
+        ["max-queue", None, 16, "Received messages kept unread before reading stops",
+         _count],
+        ["write-limit", None, 2**15, "Unsent bytes above which sending waits", _size],
+        ["open-timeout", None, 10.0, "Limit on the opening handshake, seconds", _seconds],
+        ["close-timeout", None, 10.0, "Limit on the closing handshake, seconds", _seconds],
+        ["ping-interval", None, 20.0, "Seconds between keepalive pings", _seconds],
+        ["ping-timeout", None, 20.0, "Seconds a keepalive ping may go unanswered",
+         _seconds],
+        ["max-connections", None, None, "Most open connections (beyond: 503)", _count],
+        ["static", None, None, "Serve the files of this directory over HTTP too."],
+        ["path", None, "/ws", "With --static: the WebSocket's path."],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["ports"] = []
+        self["subprotocols"] = []
+        self["origins"] = []
+
+    def opt_port(self, description: str) -> None:
+        """A strports endpoint to listen on (repeatable; default tcp:8765)."""
+        self["ports"].append(description)
+
+    opt_p = opt_port
+
+    def opt_subprotocol(self, name: str) -> None:
+        """A supported subprotocol, in order of preference (repeatable)."""
+        self["subprotocols"].append(name)
+
+    def opt_origin(self, origin: str) -> None:
+        """An accepted Origin; 'none' accepts requests without one (repeatable)."""
+        self["origins"].append(None if origin.lower() == "none" else origin)
+
+    def postOptions(self) -> None:
+        if not self["handler"]:
+            raise usage.UsageError("--handler MODULE.ATTR is required")
+        self["handler"] = importHandler(self["handler"])
+        if not self["ports"]:
+            self["ports"] = [DEFAULT_PORT]
+        from twisted.internet import reactor
+        from twisted.internet.endpoints import serverFromString
+
+        for description in self["ports"]:
+            try:
+                serverFromString(reactor, description)
+            except (ValueError, KeyError, TypeError) as e:
+                raise usage.UsageError(f"invalid --port {description!r}: {e}") from None
+        static = self["static"]
+        if static is not None and not os.path.isdir(static):
+            raise usage.UsageError(f"--static {static!r} is not a directory")
+        if not self["path"].startswith("/") or self["path"].strip("/") == "":
+            raise usage.UsageError("--path must start with / and name a path below it")
+
+
+def makeService(options: Options) -> IService:
+    """The service for C{twistd websocket}."""
+    return WebSocketService(
+        options["ports"],
+        options["handler"],
+        static=options["static"],
+        path=options["path"],
+        maxSize=options["max-size"],
+        maxQueue=options["max-queue"],
+        writeLimit=options["write-limit"],
+        openTimeout=options["open-timeout"],
+        closeTimeout=options["close-timeout"],
+        pingInterval=options["ping-interval"],
+        pingTimeout=options["ping-timeout"],
+        maxConnections=options["max-connections"],
+        subprotocols=options["subprotocols"],
+        origins=options["origins"] or None,
+        compression=None if options["no-compression"] else "deflate",
+    )

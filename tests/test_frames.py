@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from txws.exceptions import InvalidUTF8, PayloadTooBig, ProtocolError
 from txws.frames import (
+    _applyMaskPython,
     Close,
     CloseCode,
     Frame,
@@ -54,26 +55,48 @@ def joinPieces(events):
     return messages
 
 
+MASKERS = [_applyMaskPython]
+if applyMask is not _applyMaskPython:
+    MASKERS.append(applyMask)
+
+
+def test_accelerator_in_use():
+    """CI builds the C accelerator; TXWS_NO_SPEEDUPS runs the pure-Python path."""
+    if os.environ.get("TXWS_NO_SPEEDUPS"):
+        assert applyMask is _applyMaskPython
+    elif os.environ.get("CI"):
+        assert applyMask is not _applyMaskPython, "the C accelerator was not built"
+
+
+@pytest.mark.parametrize("mask", MASKERS, ids=lambda f: f.__module__)
 class TestMasking:
-    """5.3. Client-to-Server Masking"""
+    """5.3. Client-to-Server Masking, for each implementation present."""
 
-    def test_rfc_example(self):
+    def test_rfc_example(self, mask):
         # 5.7: a masked "Hello".
-        assert applyMask(b"Hello", b"\x37\xfa\x21\x3d") == b"\x7f\x9f\x4d\x51\x58"
+        assert mask(b"Hello", b"\x37\xfa\x21\x3d") == b"\x7f\x9f\x4d\x51\x58"
 
-    def test_involution(self):
+    def test_involution(self, mask):
         data = os.urandom(1000)
-        mask = os.urandom(4)
-        assert applyMask(applyMask(data, mask), mask) == data
+        key = os.urandom(4)
+        assert mask(mask(data, key), key) == data
 
-    @pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 7, 8, 125, 4096, 2**20 + 3])
-    def test_matches_bytewise(self, n):
+    @pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 125, 4096, 2**20 + 3])
+    def test_matches_bytewise(self, mask, n):
         data = os.urandom(n)
-        mask = os.urandom(4)
-        expected = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
-        assert applyMask(data, mask) == expected
+        key = os.urandom(4)
+        expected = bytes(b ^ key[i % 4] for i, b in enumerate(data))
+        assert mask(data, key) == expected
+        assert mask(memoryview(data)[:], key) == expected
+        assert mask(bytearray(data), bytearray(key)) == expected
 
-    def test_masked_serialization_rfc_example(self):
+    def test_memoryview_slice(self, mask):
+        data = os.urandom(100)
+        key = os.urandom(4)
+        expected = bytes(b ^ key[i % 4] for i, b in enumerate(data[3:50]))
+        assert mask(memoryview(data)[3:50], key) == expected
+
+    def test_masked_serialization_rfc_example(self, mask):
         frame = serializeFrame(Opcode.TEXT, b"Hello", mask=b"\x37\xfa\x21\x3d")
         assert frame == bytes.fromhex("818537fa213d7f9f4d5158")
 

@@ -88,7 +88,7 @@ def isSendableCloseCode(code: int) -> bool:
     return code in _SENDABLE_CODES or 3000 <= code <= 4999
 
 
-def applyMask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
+def _applyMaskPython(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
     """
     XOR C{data} with the 4-byte C{mask} repeated (RFC 6455, 5.3).
 
@@ -102,6 +102,16 @@ def applyMask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
     return (
         int.from_bytes(data, "little") ^ int.from_bytes(key, "little")
     ).to_bytes(n, "little")
+
+
+applyMask = _applyMaskPython
+"""The masking function in use: the C accelerator when it was built."""
+
+if not os.environ.get("TXWS_NO_SPEEDUPS"):
+    try:
+        from ._speedups import mask as applyMask  # noqa: F811
+    except ImportError:
+        pass
 
 
 _pack_B2 = struct.Struct("!BB").pack
@@ -285,7 +295,15 @@ class Parser:
             self.feed(b"")
 
     def _parse(self, buf, view: memoryview) -> int:
+        # The hot loop: attributes that do not change while parsing are
+        # read once, and a whole frame in the buffer is sliced, not copied twice.
         callback = self.callback
+        requireMask = self.requireMask
+        maskBit = 0x80 if requireMask else 0
+        forbiddenRsv = 0x70 & ~self.allowedRsv
+        maxSize = self.maxSize
+        compressedRsv = self.compressedRsv
+        isBytes = type(buf) is bytes
         end = len(buf)
         pos = 0
         while pos < end and not self.paused:
@@ -317,16 +335,20 @@ class Parser:
             opcode = b0 & 0x0F
             rsv = b0 & 0x70
             fin = b0 & 0x80
-            if rsv & ~self.allowedRsv:
+            if rsv & forbiddenRsv:
                 raise ProtocolError("reserved bits must be 0")
-            if (b1 & 0x80) != (0x80 if self.requireMask else 0):
-                if self.requireMask:
+            if b1 & 0x80 != maskBit:
+                if requireMask:
                     raise ProtocolError("incorrect masking: client frames must be masked")
                 raise ProtocolError("incorrect masking: server frames must not be masked")
             length = b1 & 0x7F
-            if opcode >= 8:
-                if opcode not in _CONTROL_OPCODES:
-                    raise ProtocolError(f"reserved opcode {opcode}")
+            if opcode == OP_TEXT or opcode == OP_BINARY:
+                if self._fragmented:
+                    raise ProtocolError("expected a continuation frame")
+            elif opcode == OP_CONT:
+                if not self._fragmented:
+                    raise ProtocolError("unexpected continuation frame")
+            elif opcode in _CONTROL_OPCODES:
                 if not fin:
                     raise ProtocolError("fragmented control frame")
                 if rsv:
@@ -334,12 +356,6 @@ class Parser:
                     raise ProtocolError("reserved bits set on a control frame")
                 if length > 125:
                     raise ProtocolError("control frame too long")
-            elif opcode == OP_CONT:
-                if not self._fragmented:
-                    raise ProtocolError("unexpected continuation frame")
-            elif opcode in _DATA_OPCODES:
-                if self._fragmented:
-                    raise ProtocolError("expected a continuation frame")
             else:
                 raise ProtocolError(f"reserved opcode {opcode}")
 
@@ -359,25 +375,27 @@ class Parser:
 
             if opcode < 8:
                 size = length if opcode else self._messageSize + length
-                exempt = rsv & self.compressedRsv if opcode else self._exempt
-                if self.maxSize is not None and size > self.maxSize and not exempt:
+                exempt = rsv & compressedRsv if opcode else self._exempt
+                if maxSize is not None and size > maxSize and not exempt:
                     raise PayloadTooBig(
                         f"message of {size} bytes or more exceeds the limit"
-                        f" of {self.maxSize} bytes")
-            if self.requireMask:
+                        f" of {maxSize} bytes")
+            if requireMask:
                 if end - start < 4:
                     break
-                mask = bytes(view[start:start + 4])
+                mask = buf[start:start + 4]
                 start += 4
             else:
                 mask = None
 
+            stop = start + length
             if opcode >= 8:
-                stop = start + length
                 if stop > end:
                     break
-                payload = view[start:stop]
-                payload = applyMask(payload, mask) if mask else bytes(payload)
+                if mask is not None:
+                    payload = applyMask(view[start:stop], mask)
+                else:
+                    payload = buf[start:stop] if isBytes else bytes(view[start:stop])
                 pos = stop
                 callback(opcode, True, rsv, payload)
                 continue
@@ -386,17 +404,18 @@ class Parser:
             self._fragmented = not fin
             self._messageSize = 0 if fin else size
             self._exempt = exempt
-            stop = start + length
             if stop <= end:
-                payload = view[start:stop]
-                payload = applyMask(payload, mask) if mask else bytes(payload)
+                if mask is not None:
+                    payload = applyMask(view[start:stop], mask)
+                else:
+                    payload = buf[start:stop] if isBytes else bytes(view[start:stop])
                 pos = stop
-                callback(opcode, bool(fin), rsv, payload)
+                callback(opcode, fin != 0, rsv, payload)
                 continue
             self._remaining = length
-            self._fin = bool(fin)
+            self._fin = fin != 0
             self._rsv = rsv
-            self._mask = mask
+            self._mask = bytes(mask) if mask is not None else None
             self._maskOffset = 0
             self._first = opcode
             pos = start

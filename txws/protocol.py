@@ -57,6 +57,10 @@ _UNSET: Any = object()
 # than copied into one buffer with it.
 _SEQUENCE_THRESHOLD = 4096
 
+# Headers of unmasked, unfragmented frames up to 125 bytes, by opcode and length.
+_SMALL_HEADERS = {opcode: [bytes((0x80 | opcode, n)) for n in range(126)]
+                  for opcode in (OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG)}
+
 
 class State(enum.IntEnum):
     """The state of a connection (RFC 6455, 4 and 7)."""
@@ -283,11 +287,18 @@ class WebSocketProtocol(Protocol):
     def __aiter__(self) -> WebSocketProtocol:
         return self
 
-    async def __anext__(self) -> str | bytes:
-        try:
-            return await self.recv()
-        except ConnectionClosedOK:
-            raise StopAsyncIteration from None
+    def __anext__(self) -> defer.Deferred:
+        # A plain function returning a Deferred, not a coroutine, and no
+        # errback to translate the end: the cheapest await per message.
+        queue = self._queue
+        if queue or self.state is CLOSED:
+            d = self.recv()
+            if d.called and isinstance(d.result, Failure):
+                d.addErrback(_endIteration)
+            return d
+        d = _IterationWaiter(self._recvWaiters.remove)
+        self._recvWaiters.append(d)
+        return d
 
     def messageReceived(self, message: str | bytes) -> None:
         """
@@ -324,20 +335,31 @@ class WebSocketProtocol(Protocol):
         if self.state is not OPEN:
             return defer.fail(self._closedError())
         if isinstance(message, str):
-            self._sendData(OP_TEXT, message.encode("utf-8"))
+            opcode, payload = OP_TEXT, message.encode("utf-8")
         elif isinstance(message, (bytes, bytearray, memoryview)):
-            self._sendData(OP_BINARY, message)
+            opcode, payload = OP_BINARY, message
         elif hasattr(message, "__aiter__"):
             return defer.ensureDeferred(self._sendAsyncFragments(message))
         elif hasattr(message, "__iter__"):
             self._sendFragments(message)
+            return self._writable()
         else:
             raise TypeError(f"cannot send {type(message).__name__}")
+        if self.extensions:
+            self._sendData(opcode, payload)
+        else:
+            self._writeFrame(opcode, payload)
         if self._writePaused:
-            d = defer.Deferred()
-            self._sendWaiters.append(d)
-            return d
+            return self._writable()
         return defer.succeed(None)
+
+    def _writable(self) -> defer.Deferred:
+        """A Deferred fired once the transport does not ask us to pause."""
+        if not self._writePaused:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self._sendWaiters.append(d)
+        return d
 
     def ping(self, data: str | bytes | None = None) -> defer.Deferred:
         """
@@ -448,7 +470,11 @@ class WebSocketProtocol(Protocol):
         if wasOpen:
             self._connectionClosed()
         while self._recvWaiters:
-            self._recvWaiters.popleft().errback(self._closedError())
+            waiter = self._recvWaiters.popleft()
+            error = self._closedError()
+            if isinstance(waiter, _IterationWaiter) and isinstance(error, ConnectionClosedOK):
+                error = StopAsyncIteration()
+            waiter.errback(error)
         pings, self._pings = self._pings, {}
         for d, _ in pings.values():
             d.errback(self._closedError())
@@ -619,13 +645,16 @@ class WebSocketProtocol(Protocol):
     # -- Sending ----------------------------------------------------------
 
     def _writeFrame(self, opcode: int, payload: bytes, fin: bool = True, rsv: int = 0) -> None:
+        n = len(payload)
         if self.isClient:
             mask = os.urandom(4)
-            header = frameHeader(opcode, len(payload), fin, rsv, mask)
+            header = frameHeader(opcode, n, fin, rsv, mask)
             payload = applyMask(payload, mask)
+        elif n < 126 and fin and not rsv:
+            header = _SMALL_HEADERS[opcode][n]
         else:
-            header = frameHeader(opcode, len(payload), fin, rsv)
-        if len(payload) < _SEQUENCE_THRESHOLD:
+            header = frameHeader(opcode, n, fin, rsv)
+        if n < _SEQUENCE_THRESHOLD:
             self.transport.write(header + payload)
         else:
             self.transport.writeSequence((header, payload))
@@ -807,6 +836,16 @@ class WebSocketProtocol(Protocol):
         if host is None:
             return str(peer)
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class _IterationWaiter(defer.Deferred):
+    """A recv() waiter from C{async for}: a normal close ends the loop."""
+
+
+def _endIteration(failure: Failure) -> Failure:
+    if failure.check(ConnectionClosedOK):
+        raise StopAsyncIteration
+    return failure
 
 
 def _fragmentKind(fragment: object) -> int:

@@ -166,10 +166,15 @@ class TestMessages:
             def messageReceived(self, message):
                 self.send(message)
 
-        from .helpers import serverConnection, request
+        from twisted.internet.testing import MemoryReactorClock
 
-        conn = serverConnection()
-        conn.protocol.__class__ = Echo
+        from txws.server import WebSocketServerFactory
+
+        from .helpers import PEER, Connection, request
+
+        factory = WebSocketServerFactory(None, reactor=MemoryReactorClock())
+        factory.protocol = Echo
+        conn = Connection(factory.buildProtocol(PEER), factory.options.reactor)
         conn.receive(request())
         conn.sent()
         conn.receiveFrame(OP_TEXT, b"echo me")
@@ -551,7 +556,7 @@ def self_frame(conn, opcode, payload):
 
 
 def test_protocol_defaults_documented():
-    options = WebSocketProtocol.options
+    options = WebSocketProtocol.defaultOptions
     assert options.maxSize == 2**20
     assert options.maxQueue == 16
     assert options.writeLimit == 2**15

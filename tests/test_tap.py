@@ -83,33 +83,47 @@ def startTwistd(*args: str, cwd: Path = ROOT) -> subprocess.Popen:
 
 
 def waitListening(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
-    """Read twistd's log until it says it listens on C{port}."""
-    import select
+    """Read twistd's log (in a thread) until it says it listens on C{port}."""
+    import queue
+    import threading
 
+    lines: queue.Queue = queue.Queue()
+    process.outputLines = []  # type: ignore[attr-defined]
+
+    def pump():
+        for line in process.stdout:
+            process.outputLines.append(line)
+            lines.put(line)
+        lines.put(None)
+
+    process.reader = threading.Thread(target=pump, daemon=True)  # type: ignore[attr-defined]
+    process.reader.start()
     deadline = time.monotonic() + seconds
-    seen = []
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
-        if not ready:
-            break
-        line = process.stdout.readline()
-        if not line:
-            raise AssertionError("twistd exited:\n" + "".join(seen))
-        seen.append(line)
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError("twistd did not start listening:\n"
+                                 + "".join(process.outputLines)) from None
+        if line is None:
+            raise AssertionError("twistd exited:\n" + "".join(process.outputLines))
         if f"starting on {port}" in line:
             return
-    raise AssertionError("twistd did not start listening:\n" + "".join(seen))
 
 
 def stop(process: subprocess.Popen) -> str:
+    """Stop twistd; return its output (what the reader thread has not taken)."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
     try:
-        out, _ = process.communicate(timeout=30)
+        process.wait(30)
     except subprocess.TimeoutExpired:
         process.kill()
-        out, _ = process.communicate()
-    return out
+        process.wait()
+    reader = getattr(process, "reader", None)
+    if reader is not None:
+        reader.join(10)
+    return "".join(getattr(process, "outputLines", []))
 
 
 pytestmark = pytest.mark.sockets

@@ -94,17 +94,23 @@ class WebSocketClientProtocol(WebSocketProtocol):
     """The client side of a connection."""
 
     isClient = True
-    options = ClientOptions()
-    factory: WebSocketClientFactory | None = None
-    _key = ""
-    _responseBuffer: bytearray | None = None
-    _pendingResponse: Response | None = None
-    _bodyLength = 0
+    defaultOptions = ClientOptions()
+
+    __slots__ = ("factory", "_key", "_responseBuffer", "_pendingResponse", "_bodyLength",
+                 "_openDeferred")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.factory: WebSocketClientFactory | None = None
+        self._key = ""
+        self._responseBuffer: bytearray | None = None
+        self._pendingResponse: Response | None = None
+        self._bodyLength = 0
+        self._openDeferred: defer.Deferred = defer.Deferred()
 
     def connectionMade(self) -> None:
         super().connectionMade()
-        # Fires with this protocol once open; for ClientService users.
-        self._openDeferred: defer.Deferred = defer.Deferred()
+        self._dataReceived = self._responseDataReceived
         options = self.options
         self._key = generateKey()
         self._responseBuffer = bytearray()
@@ -119,7 +125,7 @@ class WebSocketClientProtocol(WebSocketProtocol):
         )
         self.transport.write(self.request.serialize())
 
-    def dataReceived(self, data: bytes) -> None:
+    def _responseDataReceived(self, data: bytes) -> None:
         """Read the server's answer; after it, frames go to the parser."""
         buf = self._responseBuffer
         if buf is None:

@@ -210,39 +210,56 @@ class WebSocketProtocol(Protocol):
     """
 
     isClient = False
-    options = Options()
+    defaultOptions = Options()
+    """The options of a protocol that no factory configured."""
 
-    state = CONNECTING
-    request = None
-    response = None
-    subprotocol: str | None = None
-    extensions: Sequence[Extension] = ()
-    latency = 0.0
-    closeCode: int | None = None
-    closeReason: str | None = None
-
-    clock: Any = None
-    _parser: Parser | None = None
-    _sentClose: Close | None = None
-    _inputClosed = False
-    _openTimer: Any = None
-    _closeTimer: Any = None
-    _pingTimer: Any = None
-    _textDecoder: Any = None
-    _parts: list | None = None
-    _text = False
-    _decodedSize = 0
-    _queuePaused = False
-    _writePaused = False
-    _producing = False
-    _sendLock: defer.DeferredLock | None = None
+    # Slots, not a __dict__: an idle connection should cost little.
+    __slots__ = (
+        "options", "state", "request", "response", "subprotocol",
+        "extensions", "latency", "closeCode", "closeReason", "clock",
+        "_dataReceived", "_parser", "_sentClose", "_inputClosed", "_openTimer",
+        "_closeTimer", "_pingTimer", "_textDecoder", "_parts", "_text", "_decodedSize",
+        "_queuePaused", "_writePaused", "_producing", "_sendLock", "_queue",
+        "_recvWaiters", "_sendWaiters", "_pings", "_closeWaiters",
+    )
 
     def __init__(self) -> None:
+        self.options = self.defaultOptions
+        self.state = CONNECTING
+        self.request = None
+        self.response = None
+        self.subprotocol: str | None = None
+        self.extensions: Sequence[Extension] = ()
+        self.latency = 0.0
+        self.closeCode: int | None = None
+        self.closeReason: str | None = None
+        self.clock: Any = None
+        self._dataReceived = self._ignoreData
+        self._parser: Parser | None = None
+        self._sentClose: Close | None = None
+        self._inputClosed = False
+        self._openTimer: Any = None
+        self._closeTimer: Any = None
+        self._pingTimer: Any = None
+        self._textDecoder: Any = None
+        self._parts: list | None = None
+        self._text = False
+        self._decodedSize = 0
+        self._queuePaused = False
+        self._writePaused = False
+        self._producing = False
+        self._sendLock: defer.DeferredLock | None = None
         self._queue: deque = deque()
-        self._recvWaiters: deque[defer.Deferred] = deque()
+        # A list, not a deque: rarely more than one waiter, and an empty
+        # deque costs ten times the memory of an empty list.
+        self._recvWaiters: list[defer.Deferred] = []
         self._sendWaiters: list[defer.Deferred] = []
         self._pings: dict[bytes, tuple[defer.Deferred, float]] = {}
         self._closeWaiters: list[defer.Deferred] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        # The handshake, the frames, then nothing: _dataReceived changes.
+        self._dataReceived(data)
 
     # -- Public API --------------------------------------------------------
 
@@ -307,7 +324,7 @@ class WebSocketProtocol(Protocol):
         """
         waiters = self._recvWaiters
         if waiters:
-            waiters.popleft().callback(message)
+            waiters.pop(0).callback(message)
             return
         queue = self._queue
         queue.append(message)
@@ -470,7 +487,7 @@ class WebSocketProtocol(Protocol):
         if wasOpen:
             self._connectionClosed()
         while self._recvWaiters:
-            waiter = self._recvWaiters.popleft()
+            waiter = self._recvWaiters.pop(0)
             error = self._closedError()
             if isinstance(waiter, _IterationWaiter) and isinstance(error, ConnectionClosedOK):
                 error = StopAsyncIteration()
@@ -507,7 +524,7 @@ class WebSocketProtocol(Protocol):
             compressedRsv=rsv,
         )
         self.state = OPEN
-        self.dataReceived = self._framesReceived  # type: ignore[method-assign]
+        self._dataReceived = self._framesReceived
         transport = self.transport
         if options.writeLimit is not None:
             _setWriteLimit(transport, options.writeLimit)
@@ -726,7 +743,7 @@ class WebSocketProtocol(Protocol):
         self._inputClosed = True
         if self._parser is not None:
             self._parser.paused = True
-        self.dataReceived = self._ignoreData  # type: ignore[method-assign]
+        self._dataReceived = self._ignoreData
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455, 7.1.7) with close code C{code}."""

@@ -104,17 +104,23 @@ class WebSocketServerProtocol(WebSocketProtocol):
     """
 
     isClient = False
-    options = ServerOptions()
-    factory: WebSocketServerFactory | None = None
-    _handlerDeferred: defer.Deferred | None = None
-    _requestBuffer: bytearray | None = None
-    _requestParsed = False
+    defaultOptions = ServerOptions()
+
+    __slots__ = ("factory", "_handlerDeferred", "_requestBuffer", "_requestParsed")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.factory: WebSocketServerFactory | None = None
+        self._handlerDeferred: defer.Deferred | None = None
+        self._requestBuffer: bytearray | None = None
+        self._requestParsed = False
 
     def connectionMade(self) -> None:
         super().connectionMade()
         self._requestBuffer = bytearray()
+        self._dataReceived = self._requestDataReceived
 
-    def dataReceived(self, data: bytes) -> None:
+    def _requestDataReceived(self, data: bytes) -> None:
         """Read the upgrade request; after it, frames go to the parser."""
         buf = self._requestBuffer
         if buf is None:

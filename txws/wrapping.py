@@ -71,8 +71,12 @@ class _MessageTransport:
 
 
 class _WrappingProtocol(WebSocketServerProtocol):
-    wrapped: Protocol | None = None
-    _wrappedProducer: Any = None
+    __slots__ = ("wrapped", "_wrappedProducer")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wrapped: Protocol | None = None
+        self._wrappedProducer: Any = None
 
     def connectionOpen(self) -> None:
         self.wrapped = self.factory.wrappedFactory.buildProtocol(self.transport.getPeer())

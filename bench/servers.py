@@ -105,7 +105,7 @@ def twistedWeb(port: int) -> None:
     root = Resource()
     resource = WebSocketResource(Factory())
     root.putChild(b"", resource)
-    site = Site(resource)
+    site = Site(root)
     site.noisy = False
     twistedMain(lambda reactor: reactor.listenTCP(port, site, interface="127.0.0.1"))
 

@@ -75,12 +75,13 @@ class Headers:
     Names and values are C{str}.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_index")
 
     def __init__(self, items: Iterable[tuple[str, str]] | dict[str, str] = ()) -> None:
         if isinstance(items, dict):
             items = items.items()
         self._items: list[tuple[str, str]] = [(str(k), str(v)) for k, v in items]
+        self._index: dict[str, list[str]] | None = None
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
@@ -89,10 +90,7 @@ class Headers:
         return len(self._items)
 
     def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        lower = name.lower()
-        return any(k.lower() == lower for k, _ in self._items)
+        return isinstance(name, str) and bool(self.getAll(name))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
@@ -114,11 +112,18 @@ class Headers:
     def getAll(self, name: str) -> list[str]:
         """Every value of C{name}, in order."""
         lower = name.lower()
-        return [v for k, v in self._items if k.lower() == lower]
+        index = self._index
+        if index is None:
+            # Built on the first lookup: a handshake looks up many names.
+            index = self._index = {}
+            for k, v in self._items:
+                index.setdefault(k.lower(), []).append(v)
+        return list(index.get(lower, ()))
 
     def add(self, name: str, value: str) -> None:
         """Append a field."""
         self._items.append((name, value))
+        self._index = None
 
     def set(self, name: str, value: str) -> None:
         """Replace every field called C{name} with one."""
@@ -129,6 +134,7 @@ class Headers:
         """Drop every field called C{name}."""
         lower = name.lower()
         self._items = [(k, v) for k, v in self._items if k.lower() != lower]
+        self._index = None
 
     def serialize(self) -> bytes:
         return b"".join(

@@ -559,7 +559,7 @@ def test_protocol_defaults_documented():
     options = WebSocketProtocol.defaultOptions
     assert options.maxSize == 2**20
     assert options.maxQueue == 16
-    assert options.writeLimit == 2**15
+    assert options.writeLimit == 2**16
     assert (options.openTimeout, options.closeTimeout) == (10, 10)
     assert (options.pingInterval, options.pingTimeout) == (20, 20)
 

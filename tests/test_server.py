@@ -285,3 +285,55 @@ class TestHandler:
         conn.lose()
         d = conn.protocol._handlerDeferred
         assert successResultOf(d) is None
+
+
+class TestBatchedDelivery:
+    """
+    Messages parsed from one read reach a waiting handler together, yet in
+    the order the peer sees answers: echoes of earlier messages go out before
+    a pong, a close or a protocol error caused by a later frame.
+    """
+
+    def echoServer(self):
+        async def handler(ws):
+            async for message in ws:
+                await ws.send(message)
+
+        return openServer(handler)
+
+    def chunk(self, *frames):
+        from txws.frames import serializeFrame
+
+        return b"".join(serializeFrame(op, payload, mask=True, rsv=rsv)
+                        for op, payload, rsv in frames)
+
+    def test_echoes_before_pong(self):
+        conn = self.echoServer()
+        conn.receive(self.chunk((OP_TEXT, b"a", 0), (OP_TEXT, b"b", 0), (9, b"p", 0)))
+        assert conn.framesSent() == [Frame(OP_TEXT, b"a"), Frame(OP_TEXT, b"b"),
+                                     Frame(10, b"p")]
+
+    def test_echo_before_close_reply(self):
+        conn = self.echoServer()
+        conn.receive(self.chunk((OP_TEXT, b"last words", 0), (8, Close(1000).serialize(), 0)))
+        assert conn.framesSent() == [Frame(OP_TEXT, b"last words"),
+                                     Frame(OP_CLOSE, Close(1000).serialize())]
+
+    def test_echo_before_protocol_error(self):
+        conn = self.echoServer()
+        conn.receive(self.chunk((OP_TEXT, b"fine", 0), (OP_TEXT, b"bad", 0x20)))
+        frames = conn.framesSent()
+        assert frames[0] == Frame(OP_TEXT, b"fine")
+        assert frames[1].opcode == OP_CLOSE and Close.parse(frames[1].payload).code == 1002
+
+    def test_many_messages_one_read(self):
+        conn = self.echoServer()
+        conn.receive(self.chunk(*[(OP_TEXT, str(i).encode(), 0) for i in range(50)]))
+        assert [f.payload for f in conn.framesSent()] == [str(i).encode() for i in range(50)]
+
+    def test_recv_waiter_woken_at_end_of_read(self):
+        conn = openServer()
+        d = conn.protocol.recv()
+        conn.receive(self.chunk((OP_TEXT, b"1", 0), (OP_TEXT, b"2", 0)))
+        assert successResultOf(d) == "1"
+        assert successResultOf(conn.protocol.recv()) == "2"

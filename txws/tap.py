@@ -91,7 +91,7 @@ class Options(usage.Options):
         ["max-size", None, 2**20, "Largest message accepted, in bytes", _size],
         ["max-queue", None, 16, "Received messages kept unread before reading stops",
          _count],
-        ["write-limit", None, 2**15, "Unsent bytes above which sending waits", _size],
+        ["write-limit", None, 2**16, "Unsent bytes above which sending waits", _size],
         ["open-timeout", None, 10.0, "Limit on the opening handshake, seconds", _seconds],
         ["close-timeout", None, 10.0, "Limit on the closing handshake, seconds", _seconds],
         ["ping-interval", None, 20.0, "Seconds between keepalive pings", _seconds],

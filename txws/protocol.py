@@ -217,7 +217,7 @@ class WebSocketProtocol(Protocol):
 
     # Slots, not a __dict__: an idle connection should cost little.
     __slots__ = (
-        "options", "state", "request", "response", "subprotocol",
+        "options", "state", "_request", "_response", "_heads", "subprotocol",
         "extensions", "latency", "closeCode", "closeReason", "clock",
         "_dataReceived", "_parser", "_sentClose", "_inputClosed", "_openTimer",
         "_closeTimer", "_pingTimer", "_textDecoder", "_parts", "_text", "_decodedSize",
@@ -228,8 +228,11 @@ class WebSocketProtocol(Protocol):
     def __init__(self) -> None:
         self.options = self.defaultOptions
         self.state = CONNECTING
-        self.request = None
-        self.response = None
+        self._request: Any = None
+        self._response: Any = None
+        # The handshake's raw request and response heads, parsed again only
+        # if asked for: they cost far less memory than parsed objects.
+        self._heads: tuple[bytes, bytes] | None = None
         self.subprotocol: str | None = None
         self.extensions: Sequence[Extension] = ()
         self.latency = 0.0
@@ -264,6 +267,37 @@ class WebSocketProtocol(Protocol):
         self._dataReceived(data)
 
     # -- Public API --------------------------------------------------------
+
+    @property
+    def request(self) -> Any:
+        """The opening handshake's request (a L{txws.http.Request})."""
+        if self._request is None and self._heads is not None:
+            from .http import parseRequest
+
+            self._request = parseRequest(self._heads[0])
+        return self._request
+
+    @request.setter
+    def request(self, value: Any) -> None:
+        self._request = value
+
+    @property
+    def response(self) -> Any:
+        """The opening handshake's response (a L{txws.http.Response})."""
+        if self._response is None and self._heads is not None:
+            from .http import parseResponse
+
+            self._response = parseResponse(self._heads[1])
+        return self._response
+
+    @response.setter
+    def response(self, value: Any) -> None:
+        self._response = value
+
+    def _keepHeads(self, request: bytes, response: bytes) -> None:
+        """Keep the handshake as bytes and drop the parsed objects."""
+        self._heads = (request, response)
+        self._request = self._response = None
 
     @property
     def open(self) -> bool:

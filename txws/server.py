@@ -106,7 +106,8 @@ class WebSocketServerProtocol(WebSocketProtocol):
     isClient = False
     defaultOptions = ServerOptions()
 
-    __slots__ = ("factory", "_handlerDeferred", "_requestBuffer", "_requestParsed")
+    __slots__ = ("factory", "_handlerDeferred", "_requestBuffer", "_requestParsed",
+                 "_requestHead")
 
     def __init__(self) -> None:
         super().__init__()
@@ -114,6 +115,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
         self._handlerDeferred: defer.Deferred | None = None
         self._requestBuffer: bytearray | None = None
         self._requestParsed = False
+        self._requestHead: bytes | None = None
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -137,11 +139,13 @@ class WebSocketServerProtocol(WebSocketProtocol):
             if end < 0:
                 checkIncomplete(buf)
                 return
-            request = parseRequest(bytes(buf[:end]))
+            head = bytes(buf[:end])
+            request = parseRequest(head)
         except InvalidHandshake as e:
             self._reject(e)
             return
         del buf[:end]
+        self._requestHead = head
         self._requestReceived(request)
 
     def _requestReceived(self, request: Request) -> None:
@@ -203,7 +207,11 @@ class WebSocketServerProtocol(WebSocketProtocol):
         self.response = response
         self.subprotocol = subprotocol
         self.extensions = extensions
-        self.transport.write(response.serialize())
+        head = response.serialize()
+        self.transport.write(head)
+        if self._requestHead is not None:
+            self._keepHeads(self._requestHead, head)
+            self._requestHead = None
         leftover = bytes(self._requestBuffer)
         self._requestBuffer = None
         if factory is not None:

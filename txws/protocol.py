@@ -698,7 +698,7 @@ class WebSocketProtocol(Protocol):
     def _pongReceived(self, data: bytes) -> None:
         now = self.clock.seconds()
         acknowledged = []
-        for key, (d, sent) in self._pings.items():
+        for key, (_, sent) in self._pings.items():
             acknowledged.append(key)
             if key == data:
                 self.latency = now - sent

@@ -263,10 +263,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a tenth of the work")
     parser.add_argument("--only", help="comma-separated servers")
+    parser.add_argument("--workloads", help="comma-separated words that pick workloads by name,"
+                        " e.g. handshake,idle")
     args = parser.parse_args()
     servers = args.only.split(",") if args.only else SERVERS
     scale = 0.1 if args.quick else 1.0
     workloads = list(WORKLOADS) + [IDLE]
+    if args.workloads:
+        words = args.workloads.split(",")
+        workloads = [w for w in workloads if any(word in w for word in words)]
     results: dict[str, dict[str, list[float]]] = {w: {s: [] for s in servers} for w in workloads}
     started = time.time()
     for repeat in range(args.repeats):
@@ -286,15 +291,18 @@ def main() -> None:
     summary = {"date": time.strftime("%Y-%m-%d", time.gmtime()), "versions": versions(),
                "repeats": args.repeats, "scale": scale, "seconds": round(time.time() - started),
                "cpus": os.cpu_count(), "medians": medians, "generator": generator}
-    (HERE / "results.json").write_text(json.dumps(summary, indent=1))
-    writeReport(summary, servers)
+    # A partial run (--only, --workloads) prints its table but keeps the saved results.
+    save = not (args.only or args.workloads)
+    if save:
+        (HERE / "results.json").write_text(json.dumps(summary, indent=1))
+    writeReport(summary, servers, save)
 
 
 def unitOf(workload: str) -> str:
     return "KiB" if workload == IDLE else WORKLOADS[workload][1]
 
 
-def writeReport(summary: dict, servers: list[str]) -> None:
+def writeReport(summary: dict, servers: list[str], save: bool = True) -> None:
     medians = summary["medians"]
     workloads = list(medians)
     lines = [f"# Benchmark results ({summary['date']})", "",
@@ -325,8 +333,10 @@ def writeReport(summary: dict, servers: list[str]) -> None:
     gen = summary.get("generator", {})
     lines += ["", "Load generator CPU per unit (its headroom): "
               + "; ".join(f"{w}: {v:.2f} {unitOf(w)}" for w, v in gen.items()), ""]
-    (HERE / "results.md").write_text("\n".join(lines))
     print("\n".join(lines))
+    if not save:
+        return
+    (HERE / "results.md").write_text("\n".join(lines))
     try:
         chart(summary, servers)
     except ImportError:

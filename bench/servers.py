@@ -35,6 +35,42 @@ def floor(port: int) -> None:
                                                   interface="127.0.0.1"))
 
 
+def handshakeIO(port: int) -> None:
+    """
+    The handshake workload's I/O on plain Twisted, with canned answers and
+    no WebSocket logic at all: the floor for any WebSocket server on Twisted
+    (three reads and three writes per connection where the TCP echo has one
+    of each). It answers nothing but that workload.
+    """
+    from twisted.internet.protocol import Factory, Protocol
+
+    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    from run import KEY, TEXT
+
+    from txws.frames import serializeFrame
+    from txws.handshake import buildResponseHead
+
+    accept = buildResponseHead(KEY)
+    echo = serializeFrame(1, TEXT)
+    close = serializeFrame(8, b"\x03\xe8")
+
+    class Canned(Protocol):
+        opened = False
+
+        def dataReceived(self, data):
+            if not self.opened:
+                self.opened = True
+                self.transport.write(accept)
+            elif data[0] == 0x88:
+                self.transport.write(close)
+                self.transport.loseConnection()
+            else:
+                self.transport.write(echo)
+
+    twistedMain(lambda reactor: reactor.listenTCP(port, Factory.forProtocol(Canned),
+                                                  interface="127.0.0.1"))
+
+
 def txws_(port: int) -> None:
     import txws
 
@@ -180,6 +216,7 @@ def picows_(port: int) -> None:
 
 SERVERS = {
     "floor": floor,
+    "handshake-io": handshakeIO,
     "txws": txws_,
     "txws-callback": txwsCallback,
     "autobahn": autobahn,

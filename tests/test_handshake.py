@@ -21,6 +21,7 @@ from txws.handshake import (
     acceptKey,
     buildRequest,
     buildResponse,
+    buildResponseHead,
     checkOrigin,
     checkRequest,
     checkResponse,
@@ -44,6 +45,8 @@ from txws.http import (
 from txws.uri import parseURI
 
 from .helpers import KEY, request
+
+_SPACES = st.sampled_from([b"", b" ", b"\t", b" \t "])
 
 
 class TestKeys:
@@ -122,6 +125,36 @@ class TestHTTP:
     def test_bad_responses(self, head):
         with pytest.raises(InvalidMessage):
             parseResponse(head)
+
+    @given(
+        st.sampled_from([b"GET", b"POST", b"G@T", b""]),
+        st.sampled_from([b"/", b"/chat?x=1", b"/a b", b"/\xe9"]),
+        st.lists(st.tuples(
+            st.sampled_from([b"Host", b"Upgrade", b"x-A", b"Bad name", b"", b" A", b"\tA",
+                             b"A\xe9"]),
+            st.builds(lambda a, b, c: a + b + c, _SPACES,
+                      st.lists(st.sampled_from(list(b" \tab:\x00\x7f\x80\xe9\r")),
+                               max_size=6).map(bytes),
+                      _SPACES),
+        ), max_size=6),
+        st.booleans(),
+    )
+    @settings(max_examples=400, deadline=None)
+    def test_fast_and_line_parsers_agree(self, method, target, fields, response):
+        """The one-regex fast path returns what the line-by-line parser does."""
+        from txws.http import _parseRequestLines, _parseResponseLines
+
+        first = b"HTTP/1.1 101 Switching Protocols" if response else method + b" " + target + b" HTTP/1.1"
+        head = first + b"\r\n" + b"".join(n + b":" + v + b"\r\n" for n, v in fields) + b"\r\n"
+        fast, slow = (parseResponse, _parseResponseLines) if response else (parseRequest, _parseRequestLines)
+        try:
+            expected = slow(head)
+        except InvalidMessage as e:
+            with pytest.raises(InvalidMessage) as raised:
+                fast(head)
+            assert (raised.value.status, str(raised.value)) == (e.status, str(e))
+        else:
+            assert fast(head) == expected
 
     @given(st.binary(max_size=500))
     @settings(max_examples=200, deadline=None)
@@ -218,6 +251,30 @@ class TestServerSide:
         assert response.headers.get("Sec-WebSocket-Accept") == acceptKey(KEY)
         assert response.headers.get("Sec-WebSocket-Protocol") == "chat"
         assert response.headers.get("Server") == "srv"
+
+    @pytest.mark.parametrize("subprotocol", [None, "chat"])
+    @pytest.mark.parametrize("extensions", [None, "", "permessage-deflate"])
+    @pytest.mark.parametrize("server", [None, "", "srv/1"])
+    def test_response_head_is_the_serialized_response(self, subprotocol, extensions, server):
+        assert (buildResponseHead(KEY, subprotocol, extensions, server)
+                == buildResponse(KEY, subprotocol, extensions, server).serialize())
+
+    @pytest.mark.parametrize("connection,upgrade", [
+        ("Upgrade, Upgrade", "websocket"), ("upgrade", "websocket, h2c"),
+        ("close,\tupgrade", "h2c, WEBSOCKET"),
+    ])
+    def test_token_lists_beyond_the_usual_case(self, connection, upgrade):
+        raw = request(headers={"Connection": connection, "Upgrade": upgrade})
+        assert self.check(raw) == KEY
+
+    @pytest.mark.parametrize("field,value", [
+        ("Connection", "upgrade/1"), ("Connection", "up grade"), ("Upgrade", "websocket/13"),
+        ("Upgrade", "web socket"),
+    ])
+    def test_malformed_or_other_tokens(self, field, value):
+        with pytest.raises(InvalidHandshake) as e:
+            self.check(request(headers={field: value}))
+        assert e.value.status in (400, 426)
 
 
 class TestClientSide:

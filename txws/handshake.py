@@ -36,6 +36,7 @@ __all__ = [
     "checkOrigin",
     "selectSubprotocol",
     "buildResponse",
+    "buildResponseHead",
     "checkResponse",
     "rejectResponse",
     "parseTokens",
@@ -56,7 +57,7 @@ def generateKey() -> str:
 def acceptKey(key: str) -> str:
     """The Sec-WebSocket-Accept value answering C{key} (4.2.2)."""
     digest = hashlib.sha1((key + GUID).encode("ascii")).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return binascii.b2a_base64(digest, newline=False).decode("ascii")
 
 
 _TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
@@ -140,14 +141,25 @@ def serializeExtensions(extensions: Sequence[ExtensionOffer]) -> str:
     )
 
 
+def _hasToken(values: list[str], token: str, name: str) -> bool:
+    """Whether the token lists in C{values} hold C{token} (lower case)."""
+    if len(values) == 1 and values[0].lower() == token:
+        return True  # the usual case, which needs no parsing
+    return any(t.lower() == token for t in parseTokens(values, name))
+
+
 def _checkUpgrade(headers: Headers) -> None:
-    connection = parseTokens(headers.getAll("Connection"), "Connection")
-    if not any(t.lower() == "upgrade" for t in connection):
-        raise InvalidUpgrade("Connection", ", ".join(connection) or None)
+    connection = headers.getAll("Connection")
+    if not _hasToken(connection, "upgrade", "Connection"):
+        raise InvalidUpgrade("Connection",
+                             ", ".join(parseTokens(connection, "Connection")) or None)
     upgrade = headers.getAll("Upgrade")
     # RFC 9110's protocol tokens may carry a version: websocket/13 is not ours.
-    if not any(t.lower() == "websocket" for t in parseTokens(upgrade, "Upgrade")):
+    if not _hasToken(upgrade, "websocket", "Upgrade"):
         raise InvalidUpgrade("Upgrade", ", ".join(upgrade) or None)
+
+
+_KEY = re.compile(r"[A-Za-z0-9+/]{22}==")
 
 
 def checkRequest(request: Request) -> str:
@@ -170,11 +182,8 @@ def checkRequest(request: Request) -> str:
         raise InvalidHeader("Sec-WebSocket-Key", "", "more than one") from None
     if key is None:
         raise InvalidHeader("Sec-WebSocket-Key")
-    try:
-        raw = base64.b64decode(key.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raw = b""
-    if len(raw) != 16:
+    # 16 bytes in base64 (4.2.1, item 5): 22 characters and "==".
+    if not _KEY.fullmatch(key):
         raise InvalidHeader("Sec-WebSocket-Key", key)
     versions = headers.getAll("Sec-WebSocket-Version")
     if not versions:
@@ -226,6 +235,24 @@ def buildResponse(key: str, subprotocol: str | None = None,
     if serverHeader:
         headers.add("Server", serverHeader)
     return Response(101, headers=headers)
+
+
+def buildResponseHead(key: str, subprotocol: str | None = None,
+                      extensions: str | None = None,
+                      serverHeader: str | None = None) -> bytes:
+    """
+    C{buildResponse(...).serialize()}, built directly: the server's usual
+    path, when no C{processResponse} wants a L{Response} to look at.
+    """
+    head = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey(key) + "\r\n")
+    if extensions:
+        head += "Sec-WebSocket-Extensions: " + extensions + "\r\n"
+    if subprotocol is not None:
+        head += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n"
+    if serverHeader:
+        head += "Server: " + serverHeader + "\r\n"
+    return (head + "\r\n").encode("latin-1")
 
 
 def rejectResponse(error: InvalidHandshake,

@@ -22,6 +22,7 @@ from .extensions import negotiateServer
 from .extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from .handshake import (
     buildResponse,
+    buildResponseHead,
     checkOrigin,
     checkRequest,
     parseTokens,
@@ -154,11 +155,14 @@ class WebSocketServerProtocol(WebSocketProtocol):
         self.request = request
         processRequest = self.options.processRequest
         if processRequest is None:
-            d = defer.succeed(None)
-        else:
-            # Before the upgrade checks, so that it can answer plain HTTP
-            # requests such as health checks.
-            d = defer.maybeDeferred(processRequest, self, request)
+            try:
+                self._requestAccepted(None)
+            except BaseException:
+                self._handshakeError(Failure())
+            return
+        # Before the upgrade checks, so that it can answer plain HTTP
+        # requests such as health checks.
+        d = defer.maybeDeferred(processRequest, self, request)
         d.addCallback(self._requestAccepted)
         d.addErrback(self._handshakeError)
 
@@ -196,18 +200,22 @@ class WebSocketServerProtocol(WebSocketProtocol):
         except InvalidHandshake as e:
             self._reject(e)
             return
-        response = buildResponse(key, subprotocol, extensionHeader, options.serverHeader)
-        if options.processResponse is not None:
-            replaced = options.processResponse(self, request, response)
-            if replaced is not None:
-                response = replaced
-            if response.status != 101:
-                self._refuse(response, f"processResponse answered {response.status}")
-                return
-        self.response = response
+        if options.processResponse is not None or self._requestHead is None:
+            response = buildResponse(key, subprotocol, extensionHeader, options.serverHeader)
+            if options.processResponse is not None:
+                replaced = options.processResponse(self, request, response)
+                if replaced is not None:
+                    response = replaced
+                if response.status != 101:
+                    self._refuse(response, f"processResponse answered {response.status}")
+                    return
+            self.response = response
+            head = response.serialize()
+        else:
+            # Nobody looks at the response: build its bytes directly.
+            head = buildResponseHead(key, subprotocol, extensionHeader, options.serverHeader)
         self.subprotocol = subprotocol
         self.extensions = extensions
-        head = response.serialize()
         self.transport.write(head)
         if self._requestHead is not None:
             self._keepHeads(self._requestHead, head)
@@ -245,8 +253,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
         handler = self.factory.handler if self.factory is not None else None
         if handler is None:
             return
-        d = defer.maybeDeferred(handler, self)
-        d.addCallback(_awaitIfCoroutine)
+        d = _runHandler(handler, self)
         d.addCallbacks(self._handlerDone, self._handlerFailed)
         self._handlerDeferred = d
 
@@ -270,10 +277,22 @@ class WebSocketServerProtocol(WebSocketProtocol):
         self._requestBuffer = None
 
 
-def _awaitIfCoroutine(result: object) -> object:
-    if inspect.isawaitable(result) and not isinstance(result, defer.Deferred):
+def _runHandler(handler: Callable[..., Any], *args: Any) -> defer.Deferred:
+    """
+    Call C{handler(*args)} and return a Deferred of its outcome: it may
+    return a coroutine, a Deferred or a plain value, or raise.
+    """
+    try:
+        result = handler(*args)
+    except BaseException:
+        return defer.fail()
+    if isinstance(result, defer.Deferred):
+        return result
+    if inspect.iscoroutine(result):
+        return defer.Deferred.fromCoroutine(result)
+    if inspect.isawaitable(result):
         return defer.ensureDeferred(result)
-    return result
+    return defer.succeed(result)
 
 
 Handler = Callable[[WebSocketServerProtocol], Any]

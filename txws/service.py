@@ -25,7 +25,7 @@ from .client import WebSocketClientFactory, WebSocketClientProtocol, _endpointFo
 from .exceptions import ConnectionClosed
 from .frames import CloseCode
 from .resource import WebSocketResource
-from .server import Handler, WebSocketServerFactory, _awaitIfCoroutine
+from .server import Handler, WebSocketServerFactory, _runHandler
 from .uri import parseURI
 
 __all__ = ["WebSocketService", "reconnectingClient"]
@@ -121,8 +121,7 @@ class _ReconnectingFactory(WebSocketClientFactory):
         self.handler = handler
 
     def _handshakeDone(self, protocol: WebSocketClientProtocol) -> None:
-        d = defer.maybeDeferred(self.handler, protocol)
-        d.addCallback(_awaitIfCoroutine)
+        d = _runHandler(self.handler, protocol)
         d.addErrback(_logHandlerFailure, protocol)
 
     def _handshakeFailed(self, failure: Failure) -> None:

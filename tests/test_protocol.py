@@ -160,7 +160,12 @@ class TestMessages:
         failureResultOf(d, ConnectionClosedError)
 
     def test_message_received_override(self):
-        from txws.server import WebSocketServerProtocol
+        from twisted.internet.testing import MemoryReactorClock
+
+        from txws.server import WebSocketServerFactory, WebSocketServerProtocol
+
+        from .helpers import PEER, Connection
+        from .helpers import request as handshakeRequest
 
         class Echo(WebSocketServerProtocol):
             def messageReceived(self, message):
@@ -571,3 +576,56 @@ def test_bad_option_values(name, value):
 
     with pytest.raises(ValueError):
         Options(**{name: value})
+
+
+class TestNoCycles:
+    """
+    A closed server connection is freed by reference counting alone: cycles
+    would leave every connection to the garbage collector, whose passes over
+    a big heap cost a busy server more than the rest of the handshake. (A
+    client and its factory refer to each other: clients are few.)
+    """
+
+    @pytest.mark.parametrize("style", ["async for", "recv", "callback"])
+    def test_closed_connection_is_freed_without_the_collector(self, style):
+        import gc
+        import weakref
+
+        from twisted.internet.testing import MemoryReactorClock
+
+        from txws.server import WebSocketServerFactory, WebSocketServerProtocol
+
+        from .helpers import PEER, Connection
+        from .helpers import request as handshakeRequest
+
+        async def echo(ws):
+            async for message in ws:
+                await ws.send(message)
+
+        async def once(ws):
+            await ws.send(await ws.recv())
+            await ws.recv()
+
+        class Callback(WebSocketServerProtocol):
+            def messageReceived(self, message):
+                self.send(message)
+
+        gc.collect()
+        gc.disable()
+        try:
+            if style == "callback":
+                clock = MemoryReactorClock()
+                factory = WebSocketServerFactory(None, reactor=clock)
+                factory.protocol = Callback
+                conn = Connection(factory.buildProtocol(PEER), clock)
+                conn.receive(handshakeRequest())
+            else:
+                conn = openServer(echo if style == "async for" else once)
+            conn.receiveFrame(OP_TEXT, b"hello")
+            conn.receiveClose(1000)
+            conn.lose()
+            ref = weakref.ref(conn.protocol)
+            del conn
+            assert ref() is None
+        finally:
+            gc.enable()

@@ -239,7 +239,7 @@ class WebSocketProtocol(Protocol):
         self.closeCode: int | None = None
         self.closeReason: str | None = None
         self.clock: Any = None
-        self._dataReceived = self._ignoreData
+        self._dataReceived = _discard
         self._parser: Parser | None = None
         self._sentClose: Close | None = None
         self._inputClosed = False
@@ -520,32 +520,45 @@ class WebSocketProtocol(Protocol):
         wasOpen = self.state is not CONNECTING
         self.state = CLOSED
         self._inputClosed = True
-        for name in ("_openTimer", "_closeTimer", "_pingTimer"):
-            call = getattr(self, name)
-            if call is not None:
-                if call.active():
-                    call.cancel()
-                setattr(self, name, None)
+        # Drop what refers back to us, so that reference counting frees the
+        # connection at once rather than leaving cycles to the collector.
+        self._dataReceived = _discard
+        parser = self._parser
+        if parser is not None:
+            parser.paused = True
+            parser.callback = _discardFrame
+        for call in (self._openTimer, self._closeTimer, self._pingTimer):
+            if call is not None and call.active():
+                call.cancel()
+        self._openTimer = self._closeTimer = self._pingTimer = None
         if self.closeCode is None:
             self.closeCode = CloseCode.ABNORMAL_CLOSURE
             self.closeReason = ""
         if wasOpen:
             self._connectionClosed()
-        while self._recvWaiters:
-            waiter = self._recvWaiters.pop(0)
-            error = self._closedError()
-            if isinstance(waiter, _IterationWaiter) and isinstance(error, ConnectionClosedOK):
-                error = StopAsyncIteration()
-            waiter.errback(error)
-        pings, self._pings = self._pings, {}
-        for d, _ in pings.values():
-            d.errback(self._closedError())
-        waiters, self._sendWaiters = self._sendWaiters, []
-        for d in waiters:
-            d.errback(self._closedError())
-        closeWaiters, self._closeWaiters = self._closeWaiters, []
-        for d in closeWaiters:
-            d.callback(None)
+        if self._recvWaiters:
+            waiters, self._recvWaiters = self._recvWaiters, []
+            ok = self._closedOK()
+            for waiter in waiters:
+                if ok and isinstance(waiter, _IterationWaiter):
+                    # The end of an async for loop: no exception to carry.
+                    waiter.callback(_END)
+                else:
+                    # No local name for the error: its traceback holds this
+                    # frame, which would make a cycle.
+                    waiter.errback(self._closedError())
+        if self._pings:
+            pings, self._pings = self._pings, {}
+            for d, _ in pings.values():
+                d.errback(self._closedError())
+        if self._sendWaiters:
+            waiters, self._sendWaiters = self._sendWaiters, []
+            for d in waiters:
+                d.errback(self._closedError())
+        if self._closeWaiters:
+            waiters, self._closeWaiters = self._closeWaiters, []
+            for d in waiters:
+                d.callback(None)
 
     def _connectionClosed(self) -> None:
         """Hook for subclasses: the connection, once open, is gone."""
@@ -616,9 +629,6 @@ class WebSocketProtocol(Protocol):
             return
         if self._recvWaiters and self._queue:
             self._wakeReaders()
-
-    def _ignoreData(self, data: bytes) -> None:
-        pass
 
     def _frameReceived(self, opcode: int, end: bool, rsv: int, payload: bytes) -> None:
         if opcode >= 8:
@@ -800,7 +810,7 @@ class WebSocketProtocol(Protocol):
         self._inputClosed = True
         if self._parser is not None:
             self._parser.paused = True
-        self._dataReceived = self._ignoreData
+        self._dataReceived = _discard
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455, 7.1.7) with close code C{code}."""
@@ -844,12 +854,17 @@ class WebSocketProtocol(Protocol):
                      peer=self._peerText())
             self.transport.abortConnection()
 
+    def _closedOK(self) -> bool:
+        """Whether the connection closed normally, as far as it has closed."""
+        code = self.closeCode if self.closeCode is not None else CloseCode.ABNORMAL_CLOSURE
+        sent = self._sentClose
+        return code in _OK_CODES and (sent is None or sent.code in _OK_CODES)
+
     def _closedError(self) -> ConnectionClosed:
         code = self.closeCode if self.closeCode is not None else CloseCode.ABNORMAL_CLOSURE
         reason = self.closeReason or ""
         sent = self._sentClose
-        ok = code in _OK_CODES and (sent is None or sent.code in _OK_CODES)
-        cls = ConnectionClosedOK if ok else ConnectionClosedError
+        cls = ConnectionClosedOK if self._closedOK() else ConnectionClosedError
         return cls(code, reason,
                    sent.code if sent is not None else None,
                    sent.reason if sent is not None else None)
@@ -922,8 +937,35 @@ class _Ready:
         yield  # a generator that finishes at once
 
 
+_END: Any = object()
+
+
+def _discard(data: bytes) -> None:
+    """C{_dataReceived} before the handshake and after the input closed."""
+
+
+def _discardFrame(opcode: int, end: bool, rsv: int, payload: bytes) -> None:
+    """The parser's callback once the connection is gone."""
+
+
 class _IterationWaiter(defer.Deferred):
-    """A recv() waiter from C{async for}: a normal close ends the loop."""
+    """
+    A recv() waiter from C{async for}: a normal close fires it with C{_END},
+    which ends the loop without the cost of an exception through Twisted.
+    """
+
+    def __await__(self) -> Any:
+        while not self.called or self.paused:
+            yield self
+        result = self.result
+        if result is _END:
+            raise StopAsyncIteration
+        if not isinstance(result, Failure):
+            return result
+        # Deferred raises a failure and marks it handled.
+        return (yield from defer.Deferred.__await__(self))
+
+    __iter__ = __await__
 
 
 def _endIteration(failure: Failure) -> Failure:

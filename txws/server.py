@@ -263,6 +263,10 @@ class WebSocketServerProtocol(WebSocketProtocol):
 
     def _handlerFailed(self, failure: Failure) -> None:
         if failure.check(ConnectionClosed) and self.state is not OPEN:
+            # The handler read past the close: expected, and not logged. Its
+            # traceback goes, as the frames in it would hold us in a cycle.
+            failure.tb = None
+            failure.value.__traceback__ = None
             return
         log.failure("Error in WebSocket handler for {peer}", failure,
                     peer=self._peerText())

@@ -13,12 +13,14 @@ from hypothesis import strategies as st
 from txws.exceptions import InvalidUTF8, PayloadTooBig, ProtocolError
 from txws.frames import (
     _applyMaskPython,
+    _maskJoinPython,
     Close,
     CloseCode,
     Frame,
     Opcode,
     Parser,
     applyMask,
+    maskJoin,
     parseFrames,
     serializeFrame,
 )
@@ -58,14 +60,28 @@ def joinPieces(events):
 MASKERS = [_applyMaskPython]
 if applyMask is not _applyMaskPython:
     MASKERS.append(applyMask)
+JOINERS = [_maskJoinPython]
+if maskJoin is not _maskJoinPython:
+    JOINERS.append(maskJoin)
+
+
+@given(pieces=st.lists(st.binary(max_size=40), max_size=8), key=st.binary(min_size=4, max_size=4))
+@settings(max_examples=200, deadline=None)
+def test_mask_join_is_mask_of_the_join(pieces, key):
+    expected = bytes(b ^ key[i % 4] for i, b in enumerate(b"".join(pieces)))
+    for join in JOINERS:
+        assert join(pieces, key) == expected
+        assert join([memoryview(p) for p in pieces], bytearray(key)) == expected
 
 
 def test_accelerator_in_use():
     """CI builds the C accelerator; TXWS_NO_SPEEDUPS runs the pure-Python path."""
     if os.environ.get("TXWS_NO_SPEEDUPS"):
         assert applyMask is _applyMaskPython
+        assert maskJoin is _maskJoinPython
     elif os.environ.get("CI"):
         assert applyMask is not _applyMaskPython, "the C accelerator was not built"
+        assert maskJoin is not _maskJoinPython
 
 
 @pytest.mark.parametrize("mask", MASKERS, ids=lambda f: f.__module__)
@@ -160,6 +176,8 @@ class TestRoundTrip:
         assert [e[1] for e in events] == [False] * (len(events) - 1) + [True]
         assert events[0][0] == opcode
         assert all(e[0] == 0 for e in events[1:])
+        if opcode == Opcode.BINARY:
+            assert len(events) == 1, "binary data comes a whole frame at a time"
 
     @given(messages=st.lists(st.tuples(st.sampled_from([1, 2, 9, 10]),
                                        st.binary(max_size=125)), max_size=20),
@@ -183,6 +201,38 @@ class TestStreaming:
         assert events == [(Opcode.TEXT, False, 0, b"abc")]
         parser.feed(data[9:])
         assert events[1] == (0, True, 0, b"def")
+
+    @pytest.mark.parametrize("masked", [True, False])
+    def test_binary_frames_come_whole(self, masked):
+        payload = os.urandom(70001)
+        data = (serializeFrame(Opcode.BINARY, payload[:30000], fin=False, mask=masked)
+                + serializeFrame(Opcode.CONT, payload[30000:], mask=masked))
+        events = collect(data, [7, 1000, 20000, 3, 30000, 5], requireMask=masked)
+        assert events == [(Opcode.BINARY, False, 0, payload[:30000]),
+                          (Opcode.CONT, True, 0, payload[30000:])]
+
+    def test_compressed_binary_data_streams(self):
+        # The inflater keeps to maxSize only if it sees the data as it comes.
+        data = serializeFrame(Opcode.BINARY, b"x" * 1000, rsv=0x40, mask=True)
+        events = collect(data, [100, 200], requireMask=True, allowedRsv=0x40,
+                         compressedRsv=0x40)
+        assert len(events) == 3
+        assert b"".join(e[3] for e in events) == b"x" * 1000
+
+    def test_binary_frame_across_a_pause(self):
+        # While paused, bytes wait in the parser's own buffer: kept as copies.
+        events = []
+        parser = Parser(lambda *a: events.append(a), requireMask=True)
+        payload = os.urandom(5000)
+        data = serializeFrame(Opcode.PING, b"p", mask=True) + serializeFrame(
+            Opcode.BINARY, payload, mask=True)
+        parser.paused = True
+        parser.feed(data[:3000])
+        parser.resume()
+        parser.feed(data[3000:4000])
+        assert [e[0] for e in events] == [Opcode.PING]
+        parser.feed(data[4000:])
+        assert events[1:] == [(Opcode.BINARY, True, 0, payload)]
 
     def test_pause_and_resume(self):
         events = []

@@ -104,12 +104,20 @@ def _applyMaskPython(data: bytes | bytearray | memoryview, mask: bytes) -> bytes
     ).to_bytes(n, "little")
 
 
+def _maskJoinPython(pieces: list, mask: bytes) -> bytes:
+    """C{applyMask} of the concatenated C{pieces}."""
+    return applyMask(b"".join(pieces), mask)
+
+
 applyMask = _applyMaskPython
 """The masking function in use: the C accelerator when it was built."""
+maskJoin = _maskJoinPython
+"""C{applyMask(b"".join(pieces), mask)}; in C, one pass and one copy."""
 
 if not os.environ.get("TXWS_NO_SPEEDUPS"):
     try:
         from ._speedups import mask as applyMask  # noqa: F811
+        from ._speedups import mask_join as maskJoin  # noqa: F811
     except ImportError:
         pass
 
@@ -221,8 +229,10 @@ class Parser:
     An incremental frame parser (RFC 6455, 5.2-5.5).
 
     Feed it bytes with L{feed}; it calls C{callback(opcode, end, rsv,
-    payload)} for every piece of message data and every control frame, in
-    order. It checks everything section 5 asks of a receiver: masking
+    payload)} for message data and every control frame, in order: binary
+    data a whole frame at a time, text and compressed data in pieces as they
+    arrive (so that a receiver can refuse bad UTF-8 or an inflation bomb
+    before the frame ends). It checks everything section 5 asks of a receiver: masking
     (C{requireMask} on a server, forbidden on a client), reserved bits not
     in C{allowedRsv}, reserved opcodes, control frames fragmented or over 125
     bytes, continuation without a start, a new message inside a fragmented
@@ -239,7 +249,8 @@ class Parser:
     __slots__ = (
         "callback", "requireMask", "maxSize", "allowedRsv", "compressedRsv", "paused",
         "_buf", "_parsing", "_fragmented", "_messageSize", "_exempt",
-        "_remaining", "_rsv", "_fin", "_mask", "_maskOffset", "_first",
+        "_remaining", "_rsv", "_fin", "_mask", "_maskOffset", "_first", "_binary",
+        "_pieces",
     )
 
     def __init__(self, callback: FrameCallback, *, requireMask: bool,
@@ -263,6 +274,10 @@ class Parser:
         self._mask: bytes | None = None
         self._maskOffset = 0
         self._first = 0
+        # Whether the current message is binary and uncompressed, and, while
+        # such a frame arrives in several reads, its payload as received.
+        self._binary = False
+        self._pieces: list | None = None
 
     def feed(self, data: bytes) -> None:
         """Parse C{data}, calling the callback for everything it completes."""
@@ -310,6 +325,21 @@ class Parser:
             remaining = self._remaining
             if remaining:
                 n = end - pos if end - pos < remaining else remaining
+                pieces = self._pieces
+                if pieces is not None:
+                    # Kept as received (a whole read is not even copied),
+                    # and unmasked and joined in one pass at the end.
+                    pieces.append(buf[pos:pos + n] if isBytes else bytes(view[pos:pos + n]))
+                    pos += n
+                    remaining -= n
+                    self._remaining = remaining
+                    if not remaining:
+                        self._pieces = None
+                        mask = self._mask
+                        payload = (b"".join(pieces) if mask is None
+                                   else maskJoin(pieces, mask))
+                        callback(self._first, self._fin, self._rsv, payload)
+                    continue
                 mask = self._mask
                 if mask is None:
                     chunk = bytes(view[pos:pos + n])
@@ -400,10 +430,12 @@ class Parser:
                 callback(opcode, True, rsv, payload)
                 continue
 
-            # A data frame: hand over what has arrived, keep streaming the rest.
+            # A data frame.
             self._fragmented = not fin
             self._messageSize = 0 if fin else size
             self._exempt = exempt
+            if opcode:
+                self._binary = opcode == OP_BINARY and not exempt
             if stop <= end:
                 if mask is not None:
                     payload = applyMask(view[start:stop], mask)
@@ -418,6 +450,11 @@ class Parser:
             self._mask = bytes(mask) if mask is not None else None
             self._maskOffset = 0
             self._first = opcode
+            if self._binary:
+                # Binary data is delivered a whole frame at a time; text and
+                # compressed data stream on, piece by piece, so that bad
+                # UTF-8 fails fast and inflating keeps to its limit.
+                self._pieces = []
             pos = start
         return pos
 

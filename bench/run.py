@@ -1,9 +1,12 @@
 """
 Benchmark: server CPU per unit of work for txws and the other WebSocket
-stacks on Python, and for a plain Twisted TCP echo (the floor).
+stacks on Python, for a plain Twisted TCP echo (the floor), and, for the
+handshake workload, for its I/O alone on Twisted with canned answers
+(handshake-io: three reads and three writes per connection, no WebSocket
+logic), the least any WebSocket server on Twisted could spend.
 
     pip install -e '.[bench]'
-    python bench/run.py [--repeats 3] [--quick] [--only txws,autobahn]
+    python bench/run.py [--repeats 5] [--quick] [--only txws,autobahn]
 
 Each measurement starts the server in a fresh process (bench/servers.py),
 drives it from this process with precomputed masked frames (echoes are
@@ -42,8 +45,11 @@ TEXT = b"0123456789abcdef0123456789abcdef"  # 32 bytes
 BIG = bytes(range(256)) * 4096  # 1 MiB
 CLOSE = serializeFrame(8, b"\x03\xe8", mask=MASK)
 
-SERVERS = ["floor", "txws", "txws-callback", "autobahn", "twisted.web", "websockets",
-           "aiohttp", "picows"]
+SERVERS = ["floor", "handshake-io", "txws", "txws-callback", "autobahn", "twisted.web",
+           "websockets", "aiohttp", "picows"]
+HANDSHAKE_WORKLOAD = "handshake (connect, upgrade, 1 message, close)"
+# Servers that answer one workload only.
+ONLY = {"handshake-io": HANDSHAKE_WORKLOAD}
 
 
 def frames(kind: str, payload: bytes, opcode: int) -> tuple[bytes, bytes]:
@@ -162,7 +168,7 @@ async def bigMessages(kind: str, port: int, scale: float) -> float:
     up = kind != "floor"
     reader, writer = await connect(port, up)
     frame, echo = frames(kind, BIG, 2)
-    total = max(8, int(100 * scale))
+    total = max(8, int(200 * scale))
     await flow(reader, writer, frame, echo, total, 4)
     await closeConnection(reader, writer, up)
     return total * len(BIG) / 1e6
@@ -171,7 +177,7 @@ async def bigMessages(kind: str, port: int, scale: float) -> float:
 async def handshakes(kind: str, port: int, scale: float) -> float:
     up = kind != "floor"
     frame, echo = frames(kind, TEXT, 1)
-    total = int(1000 * scale)
+    total = int(2000 * scale)
 
     async def one():
         reader, writer = await connect(port, up)
@@ -188,7 +194,7 @@ WORKLOADS = {
     "pipelined (100 in flight, 1 connection)": (pipelined, "µs/msg", 1e6),
     "100 connections x 10 in flight": (manyConnections, "µs/msg", 1e6),
     "1 MiB binary (4 in flight)": (bigMessages, "ms/MB", 1e3),
-    "handshake (connect, upgrade, 1 message, close)": (handshakes, "µs", 1e6),
+    HANDSHAKE_WORKLOAD: (handshakes, "µs", 1e6),
 }
 IDLE = "idle memory per connection"
 
@@ -260,7 +266,7 @@ def versions() -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="a tenth of the work")
     parser.add_argument("--only", help="comma-separated servers")
     parser.add_argument("--workloads", help="comma-separated words that pick workloads by name,"
@@ -277,6 +283,8 @@ def main() -> None:
     for repeat in range(args.repeats):
         for workload in workloads:
             for server in servers:
+                if ONLY.get(server, workload) != workload:
+                    continue
                 try:
                     value = measure(server, workload, scale)
                 except Exception as e:  # a peer that fails a workload is reported, not fatal
@@ -356,7 +364,7 @@ def chart(summary: dict, servers: list[str]) -> None:
         names = [s for s in servers if s in medians[w]]
         values = [medians[w][s] / (1024 if w == IDLE else 1) for s in names]
         colours = ["#d62728" if s.startswith("txws") else
-                   "#7f7f7f" if s == "floor" else "#1f77b4" for s in names]
+                   "#7f7f7f" if s in ("floor", "handshake-io") else "#1f77b4" for s in names]
         ax.barh(names, values, color=colours)
         ax.set_title(f"{w}\n({unitOf(w)}, lower is better)", fontsize=9)
         ax.invert_yaxis()

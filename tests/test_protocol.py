@@ -260,6 +260,19 @@ class TestClosingHandshake:
         assert (conn.protocol.closeCode, conn.protocol.closeReason) == (1000, "bye")
         failureResultOf(conn.protocol.recv(), ConnectionClosedOK)
 
+    @pytest.mark.parametrize("side", ["server", "client"])
+    @pytest.mark.parametrize("payload,answer", [
+        (b"", b""), (b"\x03\xe8", b"\x03\xe8"), (b"\x0f\xa0why", b"\x0f\xa0"),
+    ])
+    def test_close_echoes_code_only(self, side, payload, answer):
+        conn = openServer() if side == "server" else openClient()
+        conn.receiveFrame(OP_CLOSE, payload)
+        conn.assertFramesSent(Frame(OP_CLOSE, answer))
+        conn.lose()
+        error = failureResultOf(conn.protocol.recv()).value
+        sent = Close.parse(answer)
+        assert (error.sentCode, error.sentReason) == (sent.code, sent.reason)
+
     def test_client_receives_close_and_waits_for_server(self):
         conn = openClient()
         conn.receiveClose(1001)

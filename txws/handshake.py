@@ -141,7 +141,7 @@ def serializeExtensions(extensions: Sequence[ExtensionOffer]) -> str:
     )
 
 
-def _hasToken(values: list[str], token: str, name: str) -> bool:
+def _hasToken(values: Sequence[str], token: str, name: str) -> bool:
     """Whether the token lists in C{values} hold C{token} (lower case)."""
     if len(values) == 1 and values[0].lower() == token:
         return True  # the usual case, which needs no parsing
@@ -149,11 +149,11 @@ def _hasToken(values: list[str], token: str, name: str) -> bool:
 
 
 def _checkUpgrade(headers: Headers) -> None:
-    connection = headers.getAll("Connection")
+    connection = headers._values("connection")
     if not _hasToken(connection, "upgrade", "Connection"):
         raise InvalidUpgrade("Connection",
                              ", ".join(parseTokens(connection, "Connection")) or None)
-    upgrade = headers.getAll("Upgrade")
+    upgrade = headers._values("upgrade")
     # RFC 9110's protocol tokens may carry a version: websocket/13 is not ours.
     if not _hasToken(upgrade, "websocket", "Upgrade"):
         raise InvalidUpgrade("Upgrade", ", ".join(upgrade) or None)
@@ -176,16 +176,16 @@ def checkRequest(request: Request) -> str:
         raise error
     headers = request.headers
     _checkUpgrade(headers)
-    try:
-        key = headers.get("Sec-WebSocket-Key")
-    except ValueError:
-        raise InvalidHeader("Sec-WebSocket-Key", "", "more than one") from None
-    if key is None:
+    keys = headers._values("sec-websocket-key")
+    if not keys:
         raise InvalidHeader("Sec-WebSocket-Key")
+    if len(keys) > 1:
+        raise InvalidHeader("Sec-WebSocket-Key", "", "more than one")
+    key = keys[0]
     # 16 bytes in base64 (4.2.1, item 5): 22 characters and "==".
     if not _KEY.fullmatch(key):
         raise InvalidHeader("Sec-WebSocket-Key", key)
-    versions = headers.getAll("Sec-WebSocket-Version")
+    versions = headers._values("sec-websocket-version")
     if not versions:
         raise InvalidVersion("Sec-WebSocket-Version")
     if versions != ["13"]:

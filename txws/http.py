@@ -119,14 +119,17 @@ class Headers:
 
     def getAll(self, name: str) -> list[str]:
         """Every value of C{name}, in order."""
-        lower = name.lower()
+        return list(self._values(name.lower()))
+
+    def _values(self, lower: str) -> list[str] | tuple[()]:
+        """The values of C{lower} (a lower-case name); not to be changed."""
         index = self._index
         if index is None:
             # Built on the first lookup: a handshake looks up many names.
             index = self._index = {}
             for k, v in self._items:
                 index.setdefault(k.lower(), []).append(v)
-        return list(index.get(lower, ()))
+        return index.get(lower, ())
 
     def add(self, name: str, value: str) -> None:
         """Append a field."""

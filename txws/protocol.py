@@ -703,7 +703,7 @@ class WebSocketProtocol(Protocol):
             if payload in self._pings:
                 self._pongReceived(payload)
         else:
-            self._closeReceived(Close.parse(payload))
+            self._closeReceived(Close.parse(payload), payload)
 
     def _pongReceived(self, data: bytes) -> None:
         now = self.clock.seconds()
@@ -717,12 +717,17 @@ class WebSocketProtocol(Protocol):
             d, sent = self._pings.pop(key)
             d.callback(now - sent)
 
-    def _closeReceived(self, close: Close) -> None:
+    def _closeReceived(self, close: Close, payload: bytes) -> None:
         self.closeCode, self.closeReason = close.code, close.reason
         self._stopInput()
         if self.state is OPEN:
             # Echo the code (5.5.1); an empty close is answered with one.
-            self._sendClose(close.code)
+            # Without a reason, the payload received is the one to send.
+            if close.reason:
+                self._sendClose(close.code)
+            else:
+                self._sentClose = close
+                self._writeFrame(OP_CLOSE, payload)
             self.state = CLOSING
         self._closeHandshakeDone()
 

@@ -128,6 +128,16 @@ class WebSocketServerProtocol(WebSocketProtocol):
         buf = self._requestBuffer
         if buf is None:
             return
+        if not buf and not self._requestParsed and findHeadEnd(data) == len(data):
+            # The usual case: the whole request, alone, in one read.
+            try:
+                request = parseRequest(data)
+            except InvalidHandshake as e:
+                self._reject(e)
+                return
+            self._requestHead = data
+            self._requestReceived(request)
+            return
         searched = len(buf)
         buf += data
         if self._requestParsed:
@@ -187,7 +197,8 @@ class WebSocketServerProtocol(WebSocketProtocol):
                          "too many connections")
             return
         try:
-            offered = parseTokens(request.headers.getAll("Sec-WebSocket-Protocol"),
+            headers = request.headers
+            offered = parseTokens(headers._values("sec-websocket-protocol"),
                                   "Sec-WebSocket-Protocol")
             if options.selectSubprotocol is not None:
                 subprotocol = options.selectSubprotocol(self, offered)
@@ -196,7 +207,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
             if subprotocol is not None and subprotocol not in offered:
                 raise InvalidHandshake(f"selected subprotocol {subprotocol!r} was not offered")
             extensionHeader, extensions = negotiateServer(
-                request.headers.getAll("Sec-WebSocket-Extensions"), options.extensions)
+                headers._values("sec-websocket-extensions"), options.extensions)
         except InvalidHandshake as e:
             self._reject(e)
             return

@@ -18,6 +18,7 @@ from .helpers import (
     failureResultOf,
     openClient,
     openServer,
+    serverConnection,
     successResultOf,
 )
 
@@ -599,7 +600,7 @@ class TestNoCycles:
     client and its factory refer to each other: clients are few.)
     """
 
-    @pytest.mark.parametrize("style", ["async for", "recv", "callback"])
+    @pytest.mark.parametrize("style", ["async for", "recv", "callback", "deflate"])
     def test_closed_connection_is_freed_without_the_collector(self, style):
         import gc
         import weakref
@@ -632,9 +633,22 @@ class TestNoCycles:
                 factory.protocol = Callback
                 conn = Connection(factory.buildProtocol(PEER), clock)
                 conn.receive(handshakeRequest())
+            elif style == "deflate":
+                conn = serverConnection(echo)
+                conn.receive(handshakeRequest(headers={
+                    "Sec-WebSocket-Extensions": "permessage-deflate"}))
+                assert b"permessage-deflate" in conn.sent()
             else:
                 conn = openServer(echo if style == "async for" else once)
-            conn.receiveFrame(OP_TEXT, b"hello")
+            if style == "deflate":
+                import zlib
+
+                compressor = zlib.compressobj(wbits=-15)
+                data = compressor.compress(b"hello") + compressor.flush(zlib.Z_SYNC_FLUSH)
+                conn.receiveFrame(OP_TEXT, data[:-4], rsv=0x40)
+            else:
+                conn.receiveFrame(OP_TEXT, b"hello")
+            assert conn.sent()  # the echo
             conn.receiveClose(1000)
             conn.lose()
             ref = weakref.ref(conn.protocol)

@@ -219,40 +219,41 @@ def selectSubprotocol(offered: Sequence[str], supported: Sequence[str]) -> str |
     return None
 
 
+def _acceptFields(key: str, subprotocol: str | None, extensions: str | None,
+                  serverHeader: str | None) -> list[tuple[str, str]]:
+    fields = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", acceptKey(key)),
+    ]
+    if extensions:
+        fields.append(("Sec-WebSocket-Extensions", extensions))
+    if subprotocol is not None:
+        fields.append(("Sec-WebSocket-Protocol", subprotocol))
+    if serverHeader:
+        fields.append(("Server", serverHeader))
+    return fields
+
+
 def buildResponse(key: str, subprotocol: str | None = None,
                   extensions: str | None = None,
                   serverHeader: str | None = None) -> Response:
     """The 101 response accepting a request with Sec-WebSocket-Key C{key}."""
-    headers = Headers([
-        ("Upgrade", "websocket"),
-        ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Accept", acceptKey(key)),
-    ])
-    if extensions:
-        headers.add("Sec-WebSocket-Extensions", extensions)
-    if subprotocol is not None:
-        headers.add("Sec-WebSocket-Protocol", subprotocol)
-    if serverHeader:
-        headers.add("Server", serverHeader)
-    return Response(101, headers=headers)
+    return Response(101, headers=Headers._fromItems(
+        _acceptFields(key, subprotocol, extensions, serverHeader)))
 
 
 def buildResponseHead(key: str, subprotocol: str | None = None,
                       extensions: str | None = None,
                       serverHeader: str | None = None) -> bytes:
     """
-    C{buildResponse(...).serialize()}, built directly: the server's usual
-    path, when no C{processResponse} wants a L{Response} to look at.
+    C{buildResponse(...).serialize()}, without the L{Response}: the server's
+    usual path, when no C{processResponse} wants one to look at.
     """
-    head = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey(key) + "\r\n")
-    if extensions:
-        head += "Sec-WebSocket-Extensions: " + extensions + "\r\n"
-    if subprotocol is not None:
-        head += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n"
-    if serverHeader:
-        head += "Server: " + serverHeader + "\r\n"
-    return (head + "\r\n").encode("latin-1")
+    fields = _acceptFields(key, subprotocol, extensions, serverHeader)
+    return ("HTTP/1.1 101 Switching Protocols\r\n"
+            + "".join([f"{name}: {value}\r\n" for name, value in fields])
+            + "\r\n").encode("latin-1")
 
 
 def rejectResponse(error: InvalidHandshake,

@@ -129,33 +129,30 @@ class WebSocketServerProtocol(WebSocketProtocol):
         if buf is None:
             return
         if not buf and not self._requestParsed and findHeadEnd(data) == len(data):
-            # The usual case: the whole request, alone, in one read.
-            try:
-                request = parseRequest(data)
-            except InvalidHandshake as e:
-                self._reject(e)
+            # The usual case: the whole request, alone, in one read: no copies.
+            head = data
+        else:
+            searched = len(buf)
+            buf += data
+            if self._requestParsed:
+                # Frames sent before our answer, while processRequest runs.
+                if len(buf) > MAX_HEAD:
+                    self._reject(InvalidMessage("too much data before the upgrade"))
                 return
-            self._requestHead = data
-            self._requestReceived(request)
-            return
-        searched = len(buf)
-        buf += data
-        if self._requestParsed:
-            # Frames sent before our answer, while processRequest runs.
-            if len(buf) > MAX_HEAD:
-                self._reject(InvalidMessage("too much data before the upgrade"))
-            return
-        end = findHeadEnd(buf, searched - 3)
-        try:
+            end = findHeadEnd(buf, searched - 3)
             if end < 0:
-                checkIncomplete(buf)
+                try:
+                    checkIncomplete(buf)
+                except InvalidHandshake as e:
+                    self._reject(e)
                 return
             head = bytes(buf[:end])
+            del buf[:end]
+        try:
             request = parseRequest(head)
         except InvalidHandshake as e:
             self._reject(e)
             return
-        del buf[:end]
         self._requestHead = head
         self._requestReceived(request)
 

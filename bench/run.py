@@ -133,23 +133,25 @@ async def closeConnection(reader, writer, upgrade: bool) -> None:
 
 # Each workload returns the units of work it did (messages, MB, handshakes).
 
-async def roundTrip(kind: str, port: int, scale: float) -> float:
+async def oneConnection(kind: str, port: int, payload: bytes, opcode: int, total: int,
+                        window: int) -> None:
+    """Echo C{total} messages over one connection, C{window} in flight."""
     up = kind != "floor"
     reader, writer = await connect(port, up)
-    frame, echo = frames(kind, TEXT, 1)
-    total = int(4000 * scale)
-    await flow(reader, writer, frame, echo, total, 1)
+    frame, echo = frames(kind, payload, opcode)
+    await flow(reader, writer, frame, echo, total, window)
     await closeConnection(reader, writer, up)
+
+
+async def roundTrip(kind: str, port: int, scale: float) -> float:
+    total = int(4000 * scale)
+    await oneConnection(kind, port, TEXT, 1, total, 1)
     return total
 
 
 async def pipelined(kind: str, port: int, scale: float) -> float:
-    up = kind != "floor"
-    reader, writer = await connect(port, up)
-    frame, echo = frames(kind, TEXT, 1)
     total = int(100000 * scale)
-    await flow(reader, writer, frame, echo, total, 100)
-    await closeConnection(reader, writer, up)
+    await oneConnection(kind, port, TEXT, 1, total, 100)
     return total
 
 
@@ -165,12 +167,8 @@ async def manyConnections(kind: str, port: int, scale: float) -> float:
 
 
 async def bigMessages(kind: str, port: int, scale: float) -> float:
-    up = kind != "floor"
-    reader, writer = await connect(port, up)
-    frame, echo = frames(kind, BIG, 2)
     total = max(8, int(200 * scale))
-    await flow(reader, writer, frame, echo, total, 4)
-    await closeConnection(reader, writer, up)
+    await oneConnection(kind, port, BIG, 2, total, 4)
     return total * len(BIG) / 1e6
 
 

@@ -335,17 +335,8 @@ class WebSocketProtocol(Protocol):
     def __aiter__(self) -> WebSocketProtocol:
         return self
 
-    def __anext__(self) -> Any:
-        # The cheapest await per message: a queued message is returned by an
-        # awaitable that never suspends, and a waiter needs no errback to
-        # end the loop (its type says it is iterating).
-        if self._queue:
-            return _Ready(self._popMessage())
-        if self.state is CLOSED:
-            return self.recv().addErrback(_endIteration)
-        d = _IterationWaiter(self._recvWaiters.remove)
-        self._recvWaiters.append(d)
-        return d
+    def __anext__(self) -> NextMessage:
+        return NextMessage(self)
 
     def _popMessage(self) -> str | bytes:
         queue = self._queue
@@ -540,7 +531,7 @@ class WebSocketProtocol(Protocol):
             waiters, self._recvWaiters = self._recvWaiters, []
             ok = self._closedOK()
             for waiter in waiters:
-                if ok and isinstance(waiter, _IterationWaiter):
+                if ok and getattr(waiter, "endsIteration", False):
                     # The end of an async for loop: no exception to carry.
                     waiter.callback(_END)
                 else:
@@ -929,17 +920,37 @@ class WebSocketProtocol(Protocol):
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-class _Ready:
-    """An awaitable of a value already there: awaiting it never suspends."""
+class NextMessage:
+    """
+    What C{async for} awaits: the next message, or the end of the loop.
 
-    __slots__ = ("value",)
+    A coroutine run by the handler driver (L{txws._driver}) waits in the
+    connection's queue of readers itself; any other (such as one run by
+    C{Deferred.fromCoroutine}, which sends back what is not a Deferred)
+    waits on a Deferred.
+    """
 
-    def __init__(self, value: Any) -> None:
-        self.value = value
+    __slots__ = ("ws",)
+
+    def __init__(self, ws: WebSocketProtocol) -> None:
+        self.ws = ws
 
     def __await__(self) -> Any:
-        return self.value
-        yield  # a generator that finishes at once
+        ws = self.ws
+        if ws._queue:
+            return ws._popMessage()
+        if ws.state is CLOSED:
+            if ws._closedOK():
+                raise StopAsyncIteration
+            raise ws._closedError()
+        result = yield self
+        if result is self:
+            waiter = _IterationWaiter(ws._recvWaiters.remove)
+            ws._recvWaiters.append(waiter)
+            result = yield from waiter.__await__()
+        if result is _END:
+            raise StopAsyncIteration
+        return result
 
 
 _END: Any = object()
@@ -955,28 +966,12 @@ def _discardFrame(opcode: int, end: bool, rsv: int, payload: bytes) -> None:
 
 class _IterationWaiter(defer.Deferred):
     """
-    A recv() waiter from C{async for}: a normal close fires it with C{_END},
-    which ends the loop without the cost of an exception through Twisted.
+    A reader for C{async for} under another driver: a normal close fires it
+    with C{_END}, which ends the loop without the cost of an exception
+    through Twisted.
     """
 
-    def __await__(self) -> Any:
-        while not self.called or self.paused:
-            yield self
-        result = self.result
-        if result is _END:
-            raise StopAsyncIteration
-        if not isinstance(result, Failure):
-            return result
-        # Deferred raises a failure and marks it handled.
-        return (yield from defer.Deferred.__await__(self))
-
-    __iter__ = __await__
-
-
-def _endIteration(failure: Failure) -> Failure:
-    if failure.check(ConnectionClosedOK):
-        raise StopAsyncIteration
-    return failure
+    endsIteration = True
 
 
 def _fragmentKind(fragment: object) -> int:

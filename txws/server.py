@@ -5,7 +5,6 @@ that fits any Twisted stream endpoint, and L{serve}.
 
 from __future__ import annotations
 
-import inspect
 import sys
 from typing import Any, Callable, Sequence
 
@@ -16,6 +15,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ._driver import runHandler
 from ._version import __version__
 from .exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 from .extensions import negotiateServer
@@ -261,7 +261,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
         handler = self.factory.handler if self.factory is not None else None
         if handler is None:
             return
-        d = _runHandler(handler, self)
+        d = runHandler(handler, self)
         d.addCallbacks(self._handlerDone, self._handlerFailed)
         self._handlerDeferred = d
 
@@ -287,24 +287,6 @@ class WebSocketServerProtocol(WebSocketProtocol):
 
     def _handshakeTimedOut(self) -> None:
         self._requestBuffer = None
-
-
-def _runHandler(handler: Callable[..., Any], *args: Any) -> defer.Deferred:
-    """
-    Call C{handler(*args)} and return a Deferred of its outcome: it may
-    return a coroutine, a Deferred or a plain value, or raise.
-    """
-    try:
-        result = handler(*args)
-    except BaseException:
-        return defer.fail()
-    if isinstance(result, defer.Deferred):
-        return result
-    if inspect.iscoroutine(result):
-        return defer.Deferred.fromCoroutine(result)
-    if inspect.isawaitable(result):
-        return defer.ensureDeferred(result)
-    return defer.succeed(result)
 
 
 Handler = Callable[[WebSocketServerProtocol], Any]

@@ -25,7 +25,8 @@ from .client import WebSocketClientFactory, WebSocketClientProtocol, _endpointFo
 from .exceptions import ConnectionClosed
 from .frames import CloseCode
 from .resource import WebSocketResource
-from .server import Handler, WebSocketServerFactory, _runHandler
+from ._driver import runHandler
+from .server import Handler, WebSocketServerFactory
 from .uri import parseURI
 
 __all__ = ["WebSocketService", "reconnectingClient"]
@@ -121,7 +122,7 @@ class _ReconnectingFactory(WebSocketClientFactory):
         self.handler = handler
 
     def _handshakeDone(self, protocol: WebSocketClientProtocol) -> None:
-        d = _runHandler(self.handler, protocol)
+        d = runHandler(self.handler, protocol)
         d.addErrback(_logHandlerFailure, protocol)
 
     def _handshakeFailed(self, failure: Failure) -> None:

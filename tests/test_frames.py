@@ -190,6 +190,50 @@ class TestRoundTrip:
         events = collect(data, chunks, requireMask=True)
         assert joinPieces(events) == messages
 
+    @given(frames=st.lists(st.tuples(st.sampled_from([1, 2, 1, 2, 0, 8, 9, 3, 11]),
+                                     st.sampled_from([0, 0, 0, 4, 1]), st.booleans(),
+                                     st.booleans(), st.integers(0, 130)),
+                           min_size=1, max_size=6),
+           requireMask=st.booleans(), maxSize=st.sampled_from([None, 0, 50, 125]))
+    @settings(max_examples=500, deadline=None)
+    def test_property_frame_alone_in_a_read(self, frames, requireMask, maxSize):
+        # A frame that fills a read takes a shorter path: it must agree with
+        # the general one (taken when the frame's first byte came earlier).
+        reads = [bytes([opcode | rsv << 4 | fin << 7])
+                 + serializeFrame(1, bytes(range(length)), mask=masked)[1:]
+                 for opcode, rsv, fin, masked, length in frames]
+
+        def outcome(split):
+            events = []
+            parser = Parser(lambda *a: events.append(a), requireMask=requireMask,
+                            maxSize=maxSize)
+            try:
+                for data in reads:
+                    if split:
+                        parser.feed(data[:1])
+                        data = data[1:]
+                    parser.feed(data)
+            except ProtocolError as e:
+                return events, type(e), str(e)
+            return events, None, None
+
+        assert outcome(False) == outcome(True)
+
+    def test_payload_that_looks_like_a_frame(self):
+        # The rest of a frame's payload, alone in a read, is payload even if
+        # it has the shape of a whole small frame.
+        inner = serializeFrame(Opcode.TEXT, b"x" * 32, mask=True)
+        outer = serializeFrame(Opcode.BINARY, inner, mask=b"\0\0\0\0")
+        events = collect(outer, [len(outer) - len(inner)], requireMask=True)
+        assert events == [(Opcode.BINARY, True, 0, inner)]
+
+    def test_long_form_length_of_a_small_frame(self):
+        # 126 in the 7-bit length is a 16-bit length to follow, even when
+        # the read is as long as a 126-byte frame with no extended length.
+        payload = b"y" * 124
+        data = b"\x81\xfe\x00\x7c" + b"\0\0\0\0" + payload
+        assert len(data) == 6 + 126
+        assert collect(data, requireMask=True) == [(Opcode.TEXT, True, 0, payload)]
 
 class TestStreaming:
     def test_partial_payload_delivered_before_frame_ends(self):

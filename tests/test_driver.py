@@ -176,22 +176,29 @@ class TestNextMessage:
 
     def test_under_another_driver(self):
         # Deferred.fromCoroutine sends back what is not a Deferred: the wait
-        # falls back to one.
+        # falls back to one, and so do later waits on that connection.
         received = []
 
         async def inner(ws):
             async for message in ws:
-                received.append(message)
-            return "done"
+                received.append(("inner", message))
+                if message == "stop":
+                    return
 
         async def handler(ws):
-            return await defer.Deferred.fromCoroutine(inner(ws))
+            await defer.Deferred.fromCoroutine(inner(ws))
+            async for message in ws:
+                received.append(("outer", message))
 
         conn = openServer(handler)
         conn.receiveFrame(OP_TEXT, b"a")
+        conn.receiveFrame(OP_TEXT, b"stop")
+        conn.receiveFrame(OP_TEXT, b"b")
+        conn.receiveFrame(OP_TEXT, b"c")
         conn.receiveClose(1000)
         conn.lose()
-        assert received == ["a"]
+        assert received == [("inner", "a"), ("inner", "stop"), ("outer", "b"),
+                            ("outer", "c")]
         assert successResultOf(conn.protocol._handlerDeferred) is None
 
     def test_cancel_while_waiting(self):

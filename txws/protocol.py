@@ -222,7 +222,7 @@ class WebSocketProtocol(Protocol):
         "_dataReceived", "_parser", "_sentClose", "_inputClosed", "_openTimer",
         "_closeTimer", "_pingTimer", "_textDecoder", "_parts", "_text", "_decodedSize",
         "_queuePaused", "_writePaused", "_producing", "_sendLock", "_queue",
-        "_recvWaiters", "_sendWaiters", "_pings", "_closeWaiters",
+        "_recvWaiters", "_sendWaiters", "_pings", "_closeWaiters", "_driverWaits",
     )
 
     def __init__(self) -> None:
@@ -258,6 +258,7 @@ class WebSocketProtocol(Protocol):
         # A list, not a deque: rarely more than one waiter, and an empty
         # deque costs ten times the memory of an empty list.
         self._recvWaiters: list[defer.Deferred] = []
+        self._driverWaits = True
         self._sendWaiters: list[defer.Deferred] = []
         self._pings: dict[bytes, tuple[defer.Deferred, float]] = {}
         self._closeWaiters: list[defer.Deferred] = []
@@ -924,10 +925,10 @@ class NextMessage:
     """
     What C{async for} awaits: the next message, or the end of the loop.
 
-    A coroutine run by the handler driver (L{txws._driver}) waits in the
-    connection's queue of readers itself; any other (such as one run by
-    C{Deferred.fromCoroutine}, which sends back what is not a Deferred)
-    waits on a Deferred.
+    Under the handler driver (L{txws._driver}), the coroutine waits in the
+    connection's queue of readers itself. Any other driver (such as
+    C{Deferred.fromCoroutine}) sends back what is not a Deferred: then the
+    wait, and every later one on this connection, is on a Deferred.
     """
 
     __slots__ = ("ws",)
@@ -943,8 +944,9 @@ class NextMessage:
             if ws._closedOK():
                 raise StopAsyncIteration
             raise ws._closedError()
-        result = yield self
+        result = (yield self) if ws._driverWaits else self
         if result is self:
+            ws._driverWaits = False
             waiter = _IterationWaiter(ws._recvWaiters.remove)
             ws._recvWaiters.append(waiter)
             result = yield from waiter.__await__()

@@ -15,16 +15,14 @@ from contextvars import copy_context
 from typing import Any, Callable
 
 from twisted.internet import defer
+from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from .protocol import NextMessage
 
 __all__ = ["HandlerDriver", "runHandler"]
 
-_Deferred = defer.Deferred
-
-
-def runHandler(handler: Callable[..., Any], *args: Any) -> defer.Deferred:
+def runHandler(handler: Callable[..., Any], *args: Any) -> Deferred:
     """
     Call C{handler(*args)} and return a Deferred of its outcome: it may
     return a coroutine, a Deferred or a plain value, or raise.
@@ -33,7 +31,7 @@ def runHandler(handler: Callable[..., Any], *args: Any) -> defer.Deferred:
         result = handler(*args)
     except BaseException:
         return defer.fail()
-    if isinstance(result, _Deferred):
+    if isinstance(result, Deferred):
         return result
     if inspect.iscoroutine(result):
         return HandlerDriver(result).deferred
@@ -66,7 +64,7 @@ class HandlerDriver:
         self._context = copy_context()
         self._waitingOn: Any = None
         self._early: Any = None
-        self.deferred: defer.Deferred = _Deferred(self._cancel)
+        self.deferred: Deferred = Deferred(self._cancel)
         self._step(None, None)
 
     def _step(self, value: Any, error: BaseException | Failure | None) -> None:
@@ -91,7 +89,7 @@ class HandlerDriver:
                 yielded.ws._recvWaiters.append(self)
                 self._waitingOn = yielded
                 return
-            if isinstance(yielded, _Deferred):
+            if isinstance(yielded, Deferred):
                 self._waitingOn = yielded
                 self._early = self
                 yielded.addBoth(self._deferredFired)
@@ -137,11 +135,11 @@ class HandlerDriver:
         self._waitingOn = None
         self._step(None, error)
 
-    def _cancel(self, deferred: defer.Deferred) -> None:
+    def _cancel(self, deferred: Deferred) -> None:
         waitingOn = self._waitingOn
         if waitingOn is None:
             return
-        if isinstance(waitingOn, _Deferred):
+        if isinstance(waitingOn, Deferred):
             waitingOn.cancel()
             return
         waitingOn.ws._recvWaiters.remove(self)

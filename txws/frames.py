@@ -294,23 +294,19 @@ class Parser:
                 self._parsing = False
             del buf[:pos]
         else:
-            # The usual read first: one small text or binary frame, whole,
-            # unfragmented, without reserved bits.
             masked = self.requireMask
             length = len(data) - (6 if masked else 2)
-            if (0 <= length < 126 and (data[0] == 0x81 or data[0] == 0x82)
-                    and data[1] == (0x80 | length if masked else length)
-                    and not self._remaining and not self._fragmented
-                    and (self.maxSize is None or length <= self.maxSize)):
-                self._parsing = True
-                try:
-                    self.callback(data[0] & 0x0F, True, 0,
-                                  applyMask(data[6:], data[2:6]) if masked else data[2:])
-                finally:
-                    self._parsing = False
-                return
             self._parsing = True
             try:
+                if (0 <= length < 126 and (data[0] == 0x81 or data[0] == 0x82)
+                        and data[1] == (0x80 | length if masked else length)
+                        and not self._remaining and not self._fragmented
+                        and (self.maxSize is None or length <= self.maxSize)):
+                    # The usual read: one small text or binary frame, whole,
+                    # unfragmented, without reserved bits.
+                    self.callback(data[0] & 0x0F, True, 0,
+                                  applyMask(data[6:], data[2:6]) if masked else data[2:])
+                    return
                 with memoryview(data) as view:
                     pos = self._parse(data, view)
             finally:

@@ -21,11 +21,11 @@ from twisted.web.static import File
 
 from twisted.python.failure import Failure
 
+from ._driver import runHandler
 from .client import WebSocketClientFactory, WebSocketClientProtocol, _endpointFor
 from .exceptions import ConnectionClosed
 from .frames import CloseCode
 from .resource import WebSocketResource
-from ._driver import runHandler
 from .server import Handler, WebSocketServerFactory
 from .uri import parseURI
 

@@ -656,3 +656,50 @@ class TestNoCycles:
             assert ref() is None
         finally:
             gc.enable()
+
+
+class TestMemoryPerFragment:
+    """
+    What a message in assembly holds is its payload and a small constant,
+    whatever the number of fragments (or reads) it arrives in.
+    """
+
+    @staticmethod
+    def heldAfter(conn, chunks) -> int:
+        import tracemalloc
+
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for chunk in chunks:
+                conn.receive(chunk)
+            return tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+
+    @pytest.mark.parametrize("opcode, payload", [
+        (OP_BINARY, b""), (OP_BINARY, b"x"), (OP_TEXT, b""), (OP_TEXT, "\u00e9".encode()),
+    ])
+    def test_many_small_fragments(self, opcode, payload):
+        conn = openServer(compression=None, maxSize=None)
+        first = Frame(opcode, payload, fin=False).serialize(mask=True)
+        more = Frame(OP_CONT, payload, fin=False).serialize(mask=True) * 1000
+        held = self.heldAfter(conn, [first] + [more] * 50)
+        # 50,001 fragments: a list entry each would be 400 KB at least.
+        assert held < 64 * 1024 + 2 * 50_001 * len(payload), held
+        conn.receiveFrame(OP_CONT, b"", fin=True)
+        message = successResultOf(conn.protocol.recv())
+        assert len(message) == 50_001 * (len(payload) if opcode == OP_BINARY else
+                                          len(payload.decode()))
+
+    def test_binary_frame_trickled_one_byte_per_read(self):
+        conn = openServer(compression=None)
+        payload = bytes(range(256)) * 80
+        frame = Frame(OP_BINARY, payload).serialize(mask=True)
+        header, body = frame[:8], frame[8:]
+        chunks = [header] + [body[i:i + 1] for i in range(len(body) - 1)]
+        held = self.heldAfter(conn, chunks)
+        # A bytes object per read would be over 40 bytes per payload byte.
+        assert held < 2 * len(payload) + 16 * 1024, held
+        conn.receive(body[-1:])
+        assert successResultOf(conn.protocol.recv()) == payload

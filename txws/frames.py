@@ -40,6 +40,9 @@ OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 
 RSV1, RSV2, RSV3 = 0x40, 0x20, 0x10
 
+# Pieces of a frame's payload shorter than this are merged as they arrive.
+_COALESCE = 1024
+
 _DATA_OPCODES = frozenset((OP_CONT, OP_TEXT, OP_BINARY))
 _CONTROL_OPCODES = frozenset((OP_CLOSE, OP_PING, OP_PONG))
 
@@ -340,7 +343,15 @@ class Parser:
                 if pieces is not None:
                     # Kept as received (a whole read is not even copied),
                     # and unmasked and joined in one pass at the end.
-                    pieces.append(buf[pos:pos + n] if isBytes else bytes(view[pos:pos + n]))
+                    if n < _COALESCE and pieces and len(pieces[-1]) < _COALESCE:
+                        # A trickle of small reads is merged as it comes:
+                        # what a frame holds stays close to its payload.
+                        if pieces[-1].__class__ is bytes:
+                            pieces[-1] = bytearray(pieces[-1])
+                        pieces[-1] += view[pos:pos + n]
+                    else:
+                        pieces.append(buf[pos:pos + n] if isBytes
+                                      else bytes(view[pos:pos + n]))
                     pos += n
                     remaining -= n
                     self._remaining = remaining

@@ -57,6 +57,10 @@ _UNSET: Any = object()
 # than copied into one buffer with it.
 _SEQUENCE_THRESHOLD = 4096
 
+# Pieces of a message shorter than this are merged with the previous piece,
+# so that no piece costs more in object overhead than a few percent of it.
+_COALESCE = 1024
+
 # Headers of unmasked, unfragmented frames up to 125 bytes, by opcode and length.
 _SMALL_HEADERS = {opcode: [bytes((0x80 | opcode, n)) for n in range(126)]
                   for opcode in (OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG)}
@@ -650,7 +654,16 @@ class WebSocketProtocol(Protocol):
         if self._text:
             payload = self._decodeText(payload, end)
         parts = self._parts
-        parts.append(payload)
+        if len(payload) < _COALESCE and parts and len(parts[-1]) < _COALESCE:
+            # Small pieces are joined as they come, so that what a message in
+            # assembly holds is its payload and a small constant, however
+            # many fragments (even empty ones) it comes in.
+            tail = parts[-1]
+            if tail.__class__ is bytes:
+                parts[-1] = bytearray(tail)
+            parts[-1] += payload
+        else:
+            parts.append(payload)
         if end:
             self._parts = None
             if self._text:

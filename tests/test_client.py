@@ -160,3 +160,69 @@ def test_frames_behind_handshake_wait_for_the_application():
     assert frames[0] == Frame(OP_TEXT, b"first")
     assert frames[1].opcode == OP_CLOSE
     assert Close.parse(frames[1].payload).code == 1002
+
+
+class TestOptionsCheckedBeforeConnecting:
+    """
+    Nothing a caller passes can put a CR or LF (or a second subprotocol) on
+    the wire: connect() and the factory refuse it before any connection.
+    """
+
+    BAD_VALUES = ["a\r\nInjected: yes", "a\nInjected: yes", "a\rb", "a\x00", "\u4f8b"]
+
+    @pytest.mark.parametrize("value", BAD_VALUES)
+    @pytest.mark.parametrize("option", ["origin", "userAgentHeader"])
+    def test_header_values(self, option, value):
+        from txws.client import WebSocketClientFactory
+
+        with pytest.raises(ValueError, match=option):
+            WebSocketClientFactory("ws://example.com/", **{option: value})
+
+    @pytest.mark.parametrize("headers", [
+        [("X-A", "a\r\nInjected: yes")], [("X-A", "a\nInjected: yes")], [("X-A", "\u4f8b")],
+        [("X A", "b")], [("X-A\r\nInjected", "b")], [("", "b")], {"X:A": "b"},
+    ])
+    def test_additional_headers(self, headers):
+        import txws
+        from twisted.internet.testing import MemoryReactorClock
+
+        reactor = MemoryReactorClock()
+        with pytest.raises(ValueError, match="additionalHeaders"):
+            txws.connect("ws://example.com/", reactor, additionalHeaders=headers)
+        assert reactor.tcpClients == []
+
+    @pytest.mark.parametrize("subprotocols", [["chat, evil"], ["a b"], ["a\r\nX: y"], [""]])
+    def test_subprotocols(self, subprotocols):
+        import txws
+        from twisted.internet.testing import MemoryReactorClock
+
+        reactor = MemoryReactorClock()
+        with pytest.raises(ValueError, match="subprotocols"):
+            txws.connect("ws://example.com/", reactor, subprotocols=subprotocols)
+        assert reactor.tcpClients == []
+
+
+def test_failure_while_sending_the_request_fails_connect(monkeypatch):
+    """Whatever fails while building or writing the request fails connect() at once."""
+    import txws
+    import txws.client
+    from twisted.internet import defer
+    from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("cannot build it")
+
+    monkeypatch.setattr(txws.client, "buildRequest", broken)
+
+    class InMemory:
+        def connect(self, factory):
+            protocol = factory.buildProtocol(None)
+            self.transport = StringTransport()
+            protocol.makeConnection(self.transport)
+            return defer.succeed(protocol)
+
+    endpoint = InMemory()
+    d = txws.connect("ws://example.com/", MemoryReactorClock(), endpoint=endpoint,
+                     openTimeout=None)
+    failureResultOf(d, RuntimeError)
+    assert endpoint.transport.disconnecting or endpoint.transport.disconnected

@@ -171,10 +171,16 @@ class TestHooks:
         conn.receive(request(headers={"Sec-WebSocket-Protocol": "a, b"}))
         assert answer(conn).headers.get("Sec-WebSocket-Protocol") == "b"
 
-    def test_select_subprotocol_must_pick_offered(self):
-        conn = serverConnection(selectSubprotocol=lambda p, offered: "z")
-        conn.receive(request(headers={"Sec-WebSocket-Protocol": "a"}))
-        assert answer(conn).status == 400
+    def test_select_subprotocol_must_pick_offered(self, logEvents):
+        # An answer that was not offered (or "a\r\nX: y") is the
+        # application's bug: a 500 and an error logged, never on the wire.
+        for chosen in ("z", "a\r\nInjected: yes"):
+            conn = serverConnection(selectSubprotocol=lambda p, offered: chosen)
+            conn.receive(request(headers={"Sec-WebSocket-Protocol": "a"}))
+            head = conn.transport.value()
+            assert b"Injected" not in head
+            assert answer(conn).status == 500
+        assert any(e.get("log_failure") for e in logEvents)
 
     def test_origins(self):
         conn = serverConnection(origins=["https://good.example"])
@@ -337,3 +343,59 @@ class TestBatchedDelivery:
         conn.receive(self.chunk((OP_TEXT, b"1", 0), (OP_TEXT, b"2", 0)))
         assert successResultOf(d) == "1"
         assert successResultOf(conn.protocol.recv()) == "2"
+
+
+class TestNothingUnsendableOnTheWire:
+    """What the application gives the server cannot split the response."""
+
+    @pytest.mark.parametrize("value", ["a\r\nInjected: yes", "a\nInjected: yes", "a\x00",
+                                       "\u4f8b"])
+    def test_server_header_checked(self, value):
+        with pytest.raises(ValueError, match="serverHeader"):
+            WebSocketServerFactory(None, serverHeader=value)
+
+    def test_subprotocols_are_tokens(self):
+        with pytest.raises(ValueError, match="subprotocols"):
+            WebSocketServerFactory(None, subprotocols=["chat, evil"])
+
+    def test_process_request_response_with_bad_header(self, logEvents):
+        def process(protocol, request):
+            response = Response(401)
+            # Added after construction, so only serializing can catch it.
+            response.headers.add("X-A", "a\r\nInjected: yes")
+            return response
+
+        conn = serverConnection(processRequest=process)
+        conn.receive(request())
+        head = conn.transport.value()
+        assert b"Injected" not in head
+        assert answer(conn).status == 500
+        assert any(e.get("log_failure") for e in logEvents)
+
+    def test_process_response_with_bad_header(self, logEvents):
+        def process(protocol, request, response):
+            response.headers.add("Bad Name", "x")
+
+        conn = serverConnection(processResponse=process)
+        conn.receive(request())
+        assert answer(conn).status == 500
+        assert not conn.protocol.open
+
+    def test_response_arguments(self):
+        from txws import Headers
+
+        # The natural call with positional headers fails at once.
+        with pytest.raises(TypeError):
+            Response(401, Headers([("WWW-Authenticate", "Bearer")]), b"body")
+        with pytest.raises(TypeError, match="reason"):
+            Response(401, Headers([("WWW-Authenticate", "Bearer")]))
+        with pytest.raises(ValueError, match="status"):
+            Response(99)
+        with pytest.raises(ValueError, match="reason"):
+            Response(200, "OK\r\nX: y")
+        with pytest.raises(ValueError):
+            Response(200, headers=[("X", "a\rb")])
+        with pytest.raises(TypeError, match="body"):
+            Response(200, body="text")
+        ok = Response(401, headers=[("WWW-Authenticate", "Bearer")], body=b"no")
+        assert ok.serialize().startswith(b"HTTP/1.1 401 Unauthorized\r\n")

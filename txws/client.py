@@ -29,7 +29,14 @@ from .exceptions import (
 from .extensions import negotiateClient, offerClient
 from .extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from .handshake import buildRequest, checkResponse, generateKey
-from .http import Response, checkIncomplete, findHeadEnd, parseResponse
+from .http import (
+    Response,
+    checkFieldValue,
+    checkHeaders,
+    checkIncomplete,
+    findHeadEnd,
+    parseResponse,
+)
 from .protocol import CONNECTING, Options, WebSocketProtocol
 from .uri import WebSocketURI, fromURL, parseURI
 
@@ -71,10 +78,17 @@ class ClientOptions(Options):
         **options: Any,
     ) -> None:
         super().__init__(**options)
+        # Nothing given here may put a CR or LF on the wire: checked now,
+        # before any connection is made.
+        if origin is not None:
+            checkFieldValue(origin, "origin")
+        if userAgentHeader is not None:
+            checkFieldValue(userAgentHeader, "userAgentHeader")
         self.origin = origin
         self.additionalHeaders = (list(additionalHeaders.items())
                                   if isinstance(additionalHeaders, dict)
                                   else list(additionalHeaders))
+        checkHeaders(self.additionalHeaders, "additionalHeaders")
         self.userAgentHeader = userAgentHeader
 
 
@@ -114,16 +128,20 @@ class WebSocketClientProtocol(WebSocketProtocol):
         options = self.options
         self._key = generateKey()
         self._responseBuffer = bytearray()
-        self.request = buildRequest(
-            self.factory.uri,
-            self._key,
-            origin=options.origin,
-            subprotocols=options.subprotocols,
-            extensions=offerClient(options.extensions),
-            additionalHeaders=options.additionalHeaders,
-            userAgentHeader=options.userAgentHeader,
-        )
-        self.transport.write(self.request.serialize())
+        try:
+            self.request = buildRequest(
+                self.factory.uri,
+                self._key,
+                origin=options.origin,
+                subprotocols=options.subprotocols,
+                extensions=offerClient(options.extensions),
+                additionalHeaders=options.additionalHeaders,
+                userAgentHeader=options.userAgentHeader,
+            )
+            self.transport.write(self.request.serialize())
+        except Exception:
+            # Whatever went wrong is what connect() fails with, at once.
+            self._handshakeFailed(Failure())
 
     def _responseDataReceived(self, data: bytes) -> None:
         """Read the server's answer; after it, frames go to the parser."""

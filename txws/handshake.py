@@ -24,7 +24,7 @@ from .exceptions import (
     InvalidVersion,
     NegotiationError,
 )
-from .http import Headers, Request, Response, errorResponse
+from .http import TOKEN_TEXT, Headers, Request, Response, errorResponse
 from .uri import WebSocketURI
 
 __all__ = [
@@ -60,7 +60,7 @@ def acceptKey(key: str) -> str:
     return binascii.b2a_base64(digest, newline=False).decode("ascii")
 
 
-_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_TOKEN = re.compile(TOKEN_TEXT)
 
 
 def parseTokens(values: Iterable[str], name: str) -> list[str]:

@@ -29,6 +29,9 @@ __all__ = [
     "parseRequest",
     "parseResponse",
     "STATUS_PHRASES",
+    "checkToken",
+    "checkFieldValue",
+    "checkHeaders",
 ]
 
 MAX_LINE = 8192
@@ -66,6 +69,49 @@ STATUS_PHRASES = {
 _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _VALUE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
 _REQUEST_TARGET = re.compile(rb"[\x21-\x7e]+")
+# The same grammar on str, for what we are asked to send.
+TOKEN_TEXT = r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
+_TOKEN_STR = re.compile(TOKEN_TEXT)
+_VALUE_STR = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
+_REQUEST_TARGET_STR = re.compile(r"[\x21-\x7e]+")
+
+
+def checkToken(value: object, what: str) -> str:
+    """
+    Return C{value} if it is an RFC 9110 token (a header name, a method, a
+    subprotocol); otherwise raise C{TypeError} or C{ValueError} naming
+    C{what}.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    if not _TOKEN_STR.fullmatch(value):
+        raise ValueError(f"{what} must be an HTTP token (RFC 9110, 5.6.2), not {value!r}")
+    return value
+
+
+def checkFieldValue(value: object, what: str) -> str:
+    """
+    Return C{value} if it can be sent as a header value: Latin-1 text with
+    no CR, LF, NUL or other control character but tab; otherwise raise
+    C{TypeError} or C{ValueError} naming C{what}.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    if not _VALUE_STR.fullmatch(value):
+        raise ValueError(f"{what} cannot be sent in an HTTP header (control characters,"
+                         f" or not Latin-1): {value!r}")
+    return value
+
+
+def checkHeaders(items: Iterable[tuple[str, str]], what: str = "headers") -> None:
+    """Check every C{(name, value)} pair with L{checkToken} and L{checkFieldValue}."""
+    for item in items:
+        try:
+            name, value = item
+        except (TypeError, ValueError):
+            raise TypeError(f"{what} must hold (name, value) pairs, not {item!r}") from None
+        checkToken(name, f"{what}: header name")
+        checkFieldValue(value, f"{what}: value of {name}")
 
 
 class Headers:
@@ -148,6 +194,8 @@ class Headers:
         self._index = None
 
     def serialize(self) -> bytes:
+        """The fields as sent; raises C{ValueError} for any that could not be."""
+        checkHeaders(self._items)
         return b"".join(
             f"{k}: {v}\r\n".encode("latin-1") for k, v in self._items
         )
@@ -166,6 +214,10 @@ class Request:
             self.headers = Headers(self.headers)
 
     def serialize(self) -> bytes:
+        """The head as sent; raises C{ValueError} for a field that could not be."""
+        checkToken(self.method, "method")
+        if not isinstance(self.path, str) or not _REQUEST_TARGET_STR.fullmatch(self.path):
+            raise ValueError(f"invalid request target {self.path!r}")
         return (
             f"{self.method} {self.path} HTTP/1.1\r\n".encode("latin-1")
             + self.headers.serialize()
@@ -175,20 +227,38 @@ class Request:
 
 @dataclass
 class Response:
-    """An HTTP response: status, reason phrase, headers and (small) body."""
+    """
+    An HTTP response: status, reason phrase, headers and (small) body.
+
+    C{headers} and C{body} are keyword-only: C{Response(401,
+    headers=[("WWW-Authenticate", "Bearer")], body=b"...")}. A value that
+    cannot be sent raises C{TypeError} or C{ValueError} at once, or, for
+    headers changed later, from L{serialize}.
+    """
 
     status: int
     reason: str = ""
-    headers: Headers = field(default_factory=Headers)
-    body: bytes = b""
+    headers: Headers = field(default_factory=Headers, kw_only=True)
+    body: bytes = field(default=b"", kw_only=True)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.status, int) or not 100 <= self.status <= 999:
+            raise ValueError(f"status must be an integer from 100 to 999, not {self.status!r}")
+        if not isinstance(self.reason, str):
+            raise TypeError(f"reason must be a str, not {type(self.reason).__name__}"
+                            " (pass headers= and body= by keyword)")
+        checkFieldValue(self.reason, "reason")
         if not isinstance(self.headers, Headers):
             self.headers = Headers(self.headers)
+        checkHeaders(self.headers)
+        if not isinstance(self.body, (bytes, bytearray)):
+            raise TypeError(f"body must be bytes, not {type(self.body).__name__}")
         if not self.reason:
             self.reason = STATUS_PHRASES.get(self.status, "")
 
     def serialize(self) -> bytes:
+        """The response as sent; raises C{ValueError} for a field that could not be."""
+        checkFieldValue(self.reason, "reason")
         return (
             f"HTTP/1.1 {self.status} {self.reason}\r\n".encode("latin-1")
             + self.headers.serialize()
@@ -256,7 +326,7 @@ def _parseHeaders(lines: list[bytes]) -> Headers:
 # both on the head decoded as Latin-1 (so that the fields come out as str).
 # Anything it does not match goes through the line-by-line parser, which
 # says what is wrong.
-_TOKEN_TEXT = r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
+_TOKEN_TEXT = TOKEN_TEXT
 _FIELDS_TEXT = rf"((?:{_TOKEN_TEXT}:[\x09\x20-\x7e\x80-\xff]*\r\n)*)\r\n"
 _FAST_REQUEST = re.compile(rf"({_TOKEN_TEXT}) ([\x21-\x7e]+) HTTP/1\.1\r\n{_FIELDS_TEXT}")
 _FAST_RESPONSE = re.compile(rf"HTTP/1\.1 ([0-9]{{3}}) ([\x09\x20-\x7e\x80-\xff]*)\r\n{_FIELDS_TEXT}")
@@ -322,7 +392,7 @@ def parseResponse(head: bytes) -> Response:
     """Parse a whole response head (ending with the blank line); no body."""
     fast = _fastHead(_FAST_RESPONSE, head)
     if fast is not None:
-        return Response(int(fast[0]), fast[1], fast[2])
+        return Response(int(fast[0]), fast[1], headers=fast[2])
     return _parseResponseLines(head)
 
 
@@ -339,4 +409,4 @@ def _parseResponseLines(head: bytes) -> Response:
     if not _VALUE.fullmatch(reason):
         raise InvalidMessage("invalid reason phrase")
     headers = _parseHeaders(lines)
-    return Response(int(code), reason.decode("latin-1"), headers)
+    return Response(int(code), reason.decode("latin-1"), headers=headers)

@@ -31,6 +31,7 @@ from .exceptions import (
     InvalidUTF8,
     ProtocolError,
 )
+from .http import checkToken
 from .extensions import ClientExtensionFactory, Extension, ServerExtensionFactory
 from .frames import (
     OP_BINARY,
@@ -162,6 +163,8 @@ class Options:
             _checkDuration(name, value)
         if isinstance(subprotocols, str):
             raise TypeError("subprotocols must be a sequence of strings")
+        for name in subprotocols:
+            checkToken(name, "subprotocols")
         self.maxSize = maxSize
         self.maxQueue = maxQueue
         self.writeLimit = writeLimit

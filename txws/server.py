@@ -33,6 +33,7 @@ from .http import (
     MAX_HEAD,
     Request,
     Response,
+    checkFieldValue,
     checkIncomplete,
     errorResponse,
     findHeadEnd,
@@ -86,6 +87,8 @@ class ServerOptions(Options):
         if maxConnections is not None and (not isinstance(maxConnections, int)
                                            or maxConnections <= 0):
             raise ValueError("maxConnections must be a positive integer or None")
+        if serverHeader is not None:
+            checkFieldValue(serverHeader, "serverHeader")
         self.origins = list(origins) if origins is not None else None
         self.selectSubprotocol = selectSubprotocol
         self.processRequest = processRequest
@@ -202,7 +205,9 @@ class WebSocketServerProtocol(WebSocketProtocol):
             else:
                 subprotocol = selectSubprotocol(offered, options.subprotocols)
             if subprotocol is not None and subprotocol not in offered:
-                raise InvalidHandshake(f"selected subprotocol {subprotocol!r} was not offered")
+                # The application's mistake, not the client's: a 500.
+                raise ValueError(f"selectSubprotocol chose {subprotocol!r},"
+                                 f" which the client did not offer ({offered})")
             extensionHeader, extensions = negotiateServer(
                 headers._values("sec-websocket-extensions"), options.extensions)
         except InvalidHandshake as e:
@@ -252,7 +257,13 @@ class WebSocketServerProtocol(WebSocketProtocol):
             response.headers.add("Content-Length", str(len(response.body)))
         if "Connection" not in response.headers:
             response.headers.add("Connection", "close")
-        self.transport.write(response.serialize())
+        try:
+            head = response.serialize()
+        except (TypeError, ValueError):
+            # A response from processRequest that cannot be sent as it is.
+            log.failure("Cannot send the response refusing {peer}", peer=self._peerText())
+            head = errorResponse(500, "Failed to open a WebSocket connection.").serialize()
+        self.transport.write(head)
         self.transport.loseConnection()
         self._startCloseTimer()
 

@@ -170,7 +170,15 @@ class TestService:
         delays = {_firstDelayRandomised()(1) for _ in range(20)}
         assert len(delays) > 1 and all(0 <= d <= 5 for d in delays)
         policy = _firstDelayRandomised(maxDelay=30)
-        assert policy(50) == 30
+        assert 30 <= policy(50) <= 31  # the cap, and up to a second of jitter
+
+    def test_reconnect_delay_never_overflows(self):
+        # 1800 attempts is 29 hours of a server down at the 60 s cap.
+        from txws.service import _firstDelayRandomised
+
+        policy = _firstDelayRandomised()
+        for attempt in (2, 1800, 10**6):
+            assert 0 < policy(attempt) <= 61
 
 
 class TestBroadcast:

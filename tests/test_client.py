@@ -226,3 +226,71 @@ def test_failure_while_sending_the_request_fails_connect(monkeypatch):
                      openTimeout=None)
     failureResultOf(d, RuntimeError)
     assert endpoint.transport.disconnecting or endpoint.transport.disconnected
+
+
+class TestRedirectsKeepToTheEndpoint:
+    """A redirect cannot make the client go around the endpoint it was given."""
+
+    class Redirecting:
+        """An endpoint whose server answers 302 to C{location}."""
+
+        def __init__(self, location):
+            self.location = location
+            self.connected = 0
+
+        def connect(self, factory):
+            from twisted.internet import defer
+            from twisted.internet.testing import StringTransport
+
+            self.connected += 1
+            protocol = factory.buildProtocol(None)
+            protocol.makeConnection(StringTransport())
+            protocol.dataReceived(
+                f"HTTP/1.1 302 Found\r\nLocation: {self.location}\r\n"
+                "Content-Length: 0\r\n\r\n".encode())
+            return defer.succeed(protocol)
+
+    def test_cross_authority_redirect_refused(self):
+        import txws
+        from twisted.internet.testing import MemoryReactorClock
+        from txws.exceptions import RedirectError
+
+        reactor = MemoryReactorClock()
+        endpoint = self.Redirecting("ws://127.0.0.1:22981/elsewhere")
+        d = txws.connect("ws://app.invalid:9999/", reactor, endpoint=endpoint)
+        failure = failureResultOf(d, RedirectError)
+        assert "redirectEndpoint" in str(failure.value)
+        assert reactor.tcpClients == []
+
+    def test_same_authority_redirect_uses_the_endpoint(self):
+        import txws
+        from twisted.internet.testing import MemoryReactorClock
+        from txws.exceptions import RedirectError
+
+        reactor = MemoryReactorClock()
+        endpoint = self.Redirecting("/again")
+        d = txws.connect("ws://app.invalid:9999/", reactor, endpoint=endpoint)
+        failureResultOf(d, RedirectError)  # too many, all through the endpoint
+        assert endpoint.connected == 11
+        assert reactor.tcpClients == []
+
+    def test_redirect_endpoint_chooses(self):
+        import txws
+        from twisted.internet.testing import MemoryReactorClock
+
+        reactor = MemoryReactorClock()
+        asked = []
+        second = self.Redirecting("ws://app.invalid:9999/")
+
+        def redirectEndpoint(uri):
+            asked.append(str(uri))
+            return second
+
+        first = self.Redirecting("ws://127.0.0.1:22981/elsewhere")
+        d = txws.connect("ws://app.invalid:9999/", reactor, endpoint=first,
+                         redirectEndpoint=redirectEndpoint)
+        assert asked[0] == "ws://127.0.0.1:22981/elsewhere"
+        assert second.connected >= 1
+        assert reactor.tcpClients == []
+        d.cancel()
+        d.addErrback(lambda f: None)

@@ -30,6 +30,22 @@ class TestLikeFromCoroutine:
 
         assert successResultOf(runHandler(handler)) == 7
 
+    def test_other_awaitables_fail_down_the_handler_path(self):
+        """An awaitable that is not a coroutine is awaited like one."""
+
+        class Awaitable:
+            def __init__(self, result):
+                self.result = result
+
+            def __await__(self):
+                yield from ()
+                if isinstance(self.result, Exception):
+                    raise self.result
+                return self.result
+
+        assert successResultOf(runHandler(lambda: Awaitable(3))) == 3
+        failureResultOf(runHandler(lambda: Awaitable(KeyError("x"))), KeyError)
+
     def test_awaits_deferreds(self):
         first, second = defer.Deferred(), defer.Deferred()
 

@@ -111,6 +111,13 @@ class TestMessages:
         with pytest.raises(TypeError):
             conn.protocol.send(42)
 
+    def test_send_mapping_refused(self, conn):
+        # Iterating a dict would send its keys as a fragmented message.
+        conn.sent()
+        with pytest.raises(TypeError, match="mapping"):
+            conn.protocol.send({"a": 1})
+        assert conn.sent() == b""
+
     def test_send_async_fragments(self, conn):
         from twisted.internet.defer import Deferred
 

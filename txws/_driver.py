@@ -36,8 +36,14 @@ def runHandler(handler: Callable[..., Any], *args: Any) -> Deferred:
     if inspect.iscoroutine(result):
         return HandlerDriver(result).deferred
     if inspect.isawaitable(result):
-        return defer.ensureDeferred(result)
+        # Any other awaitable is awaited by a coroutine of ours, so that what
+        # goes wrong with it goes down the handler's error path.
+        return HandlerDriver(_awaitResult(result)).deferred
     return defer.succeed(result)
+
+
+async def _awaitResult(awaitable: Any) -> Any:
+    return await awaitable
 
 
 class HandlerDriver:

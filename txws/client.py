@@ -6,7 +6,7 @@ and L{connect}, which follows redirects and verifies TLS by default.
 from __future__ import annotations
 
 import sys
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import hyperlink
 from twisted.internet import defer
@@ -287,6 +287,7 @@ def _endpointFor(reactor: Any, uri: WebSocketURI, tlsOptions: Any,
 def connect(uri: str, reactor: Any = None, *,
             endpoint: IStreamClientEndpoint | None = None,
             tlsOptions: Any = None,
+            redirectEndpoint: Callable[[WebSocketURI], IStreamClientEndpoint] | None = None,
             **options: Any) -> defer.Deferred:
     """
     Open a WebSocket connection to C{uri}; fires with the open
@@ -301,13 +302,22 @@ def connect(uri: str, reactor: Any = None, *,
     L{RedirectError}. The whole of it, redirects included, must finish within
     C{openTimeout} or it fails with L{OpenTimeout}. Other keyword options are
     those of L{ClientOptions}.
+
+    A redirect never leaves the caller's C{endpoint} silently: one to the
+    same scheme, host and port goes through C{endpoint} again; one to
+    another authority is refused with L{RedirectError} unless
+    C{redirectEndpoint(uri)} says how to reach it (through the same proxy,
+    say). C{tlsOptions}, and so any client certificate, applies to the
+    original authority only: a redirect elsewhere verifies the new host
+    against the system's trust roots and presents no client certificate.
     """
     if reactor is None:
         from twisted.internet import reactor
     options.setdefault("reactor", reactor)
     parsed = parseURI(uri)
     timeout = ClientOptions(**options).openTimeout  # checks the options too
-    d = defer.ensureDeferred(_connect(parsed, reactor, endpoint, tlsOptions, options))
+    d = defer.ensureDeferred(_connect(parsed, reactor, endpoint, tlsOptions,
+                                      redirectEndpoint, options))
     if timeout is not None:
 
         def onTimeout(result: Any, timeout: float) -> Any:
@@ -322,14 +332,23 @@ def connect(uri: str, reactor: Any = None, *,
 
 async def _connect(uri: WebSocketURI, reactor: Any,
                    endpoint: IStreamClientEndpoint | None, tlsOptions: Any,
+                   redirectEndpoint: Callable[[WebSocketURI], IStreamClientEndpoint] | None,
                    options: dict[str, Any]) -> WebSocketClientProtocol:
     original = uri
     for _ in range(MAX_REDIRECTS + 1):
         factory = WebSocketClientFactory(uri, **options)
         sameAuthority = (uri.secure, uri.host, uri.port) == (
             original.secure, original.host, original.port)
-        if endpoint is not None and sameAuthority:
+        if sameAuthority and endpoint is not None:
             target = endpoint
+        elif not sameAuthority and redirectEndpoint is not None:
+            target = redirectEndpoint(uri)
+        elif not sameAuthority and endpoint is not None:
+            # The endpoint may be a proxy, a tunnel or a Unix socket: going
+            # around it would let a server send us anywhere.
+            raise RedirectError(
+                f"refusing redirect from {original} to {uri}: it would leave the"
+                " endpoint given to connect() (pass redirectEndpoint= to follow it)")
         else:
             target = _endpointFor(reactor, uri, tlsOptions if sameAuthority else None,
                                   options.get("openTimeout", 10.0))

@@ -14,7 +14,7 @@ import codecs
 import enum
 import os
 from collections import deque
-from typing import Any, AsyncIterable, Iterable, Sequence
+from typing import Any, AsyncIterable, Iterable, Mapping, Sequence
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IPushProducer, IReactorTime
@@ -399,6 +399,10 @@ class WebSocketProtocol(Protocol):
             opcode, payload = OP_TEXT, message.encode("utf-8")
         elif isinstance(message, (bytes, bytearray, memoryview)):
             opcode, payload = OP_BINARY, message
+        elif isinstance(message, Mapping):
+            # Iterating would send its keys: surely not what was meant.
+            raise TypeError(f"cannot send a mapping ({type(message).__name__});"
+                            " encode it first (json.dumps, say)")
         elif hasattr(message, "__aiter__"):
             return defer.ensureDeferred(self._sendAsyncFragments(message))
         elif hasattr(message, "__iter__"):

@@ -9,7 +9,11 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Sequence
 
-from twisted.application.internet import ClientService, StreamServerEndpointService
+from twisted.application.internet import (
+    ClientService,
+    StreamServerEndpointService,
+    backoffPolicy,
+)
 from twisted.application.service import MultiService
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
@@ -101,15 +105,17 @@ def _staticTree(directory: str, path: str, websocket: Resource) -> Resource:
 def _firstDelayRandomised(initialDelay: float = 1.0, maxDelay: float = 60.0,
                           factor: float = 1.5) -> Callable[[int], float]:
     """
-    Exponential backoff whose first delay is random (RFC 6455, 7.2.3:
-    clients should spread their reconnections, e.g. 0 to 5 seconds).
+    Twisted's exponential L{backoffPolicy} (its exponent is capped, so it
+    never overflows), with a random first delay: RFC 6455, 7.2.3 asks
+    clients to spread their reconnections (0 to 5 seconds, say).
     """
     first = random.uniform(0, 5.0)
+    later = backoffPolicy(initialDelay, maxDelay, factor)
 
     def policy(attempt: int) -> float:
         if attempt <= 1:
             return first
-        return min(initialDelay * factor ** (attempt - 1) + random.random(), maxDelay)
+        return later(attempt - 1)
 
     return policy
 

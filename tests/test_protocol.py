@@ -518,6 +518,35 @@ class TestTimeouts:
         conn.assertClosing(1011)
         assert conn.protocol.state is CLOSING
 
+    def test_keepalive_counts_a_slow_large_message_as_life(self, conn):
+        """
+        A 1 MiB frame at 40 KB/s takes longer than pingTimeout, and the
+        peer's pong can only follow it: bytes arriving meanwhile keep the
+        connection alive.
+        """
+        conn.clock.advance(20)
+        [ping] = conn.framesSent()
+        payload = b"x" * 2**20
+        frame = Frame(OP_BINARY, payload).serialize(mask=not conn.isClient)
+        step = 40_000
+        for i in range(0, len(frame), step):
+            conn.receive(frame[i:i + step])
+            conn.clock.advance(1)
+            assert conn.protocol.state is OPEN, f"failed after {i} bytes"
+        conn.receiveFrame(OP_PONG, ping.payload)
+        assert successResultOf(conn.protocol.recv()) == payload
+        assert conn.framesSent() == []
+
+    def test_keepalive_silence_after_life_still_times_out(self, conn):
+        conn.clock.advance(20)
+        conn.sent()
+        conn.clock.advance(10)
+        conn.receiveFrame(OP_BINARY, b"x", fin=False)  # then nothing more
+        conn.clock.advance(10)
+        assert conn.protocol.state is OPEN
+        conn.clock.advance(20)
+        conn.assertClosing(1011)
+
     def test_keepalive_disabled(self):
         conn = openServer(pingInterval=None)
         conn.clock.advance(1000)

@@ -228,7 +228,7 @@ class WebSocketProtocol(Protocol):
         "extensions", "latency", "closeCode", "closeReason", "clock",
         "_dataReceived", "_parser", "_sentClose", "_inputClosed", "_openTimer",
         "_closeTimer", "_pingTimer", "_textDecoder", "_parts", "_text", "_decodedSize",
-        "_queuePaused", "_writePaused", "_producing", "_sendLock", "_queue",
+        "_queuePaused", "_writePaused", "_readingPaused", "_heardSincePing", "_producing", "_sendLock", "_queue",
         "_recvWaiters", "_sendWaiters", "_pings", "_closeWaiters", "_driverWaits",
     )
 
@@ -259,6 +259,8 @@ class WebSocketProtocol(Protocol):
         self._decodedSize = 0
         self._queuePaused = False
         self._writePaused = False
+        self._readingPaused = False
+        self._heardSincePing = False
         self._producing = False
         self._sendLock: defer.DeferredLock | None = None
         self._queue: deque = deque()
@@ -896,6 +898,7 @@ class WebSocketProtocol(Protocol):
         d = self.ping()
         timeout = self.options.pingTimeout
         if timeout is not None:
+            self._listenForLife()
             self._pingTimer = self.clock.callLater(timeout, self._pingTimedOut)
 
         def answered(rtt: float) -> None:
@@ -907,22 +910,57 @@ class WebSocketProtocol(Protocol):
 
         d.addCallbacks(answered, lambda failure: None)
 
+    def _listenForLife(self) -> None:
+        """Note the next read, at the cost of one swap, not one per read."""
+        self._heardSincePing = False
+        if self._dataReceived == self._framesReceived:
+            self._dataReceived = self._framesReceivedAlive
+
+    def _framesReceivedAlive(self, data: bytes) -> None:
+        self._heardSincePing = True
+        self._dataReceived = self._framesReceived
+        self._framesReceived(data)
+
     def _pingTimedOut(self) -> None:
         self._pingTimer = None
+        if self._heardSincePing and self.state is OPEN:
+            # The peer is sending: its pong may be behind a large message
+            # that arrives slowly. Any bytes received are a sign of life.
+            self._listenForLife()
+            self._pingTimer = self.clock.callLater(self.options.pingTimeout,
+                                                   self._pingTimedOut)
+            return
         self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
 
     # -- Read flow control ------------------------------------------------
 
+    def pauseReading(self) -> None:
+        """
+        Stop reading from the peer, and delivering messages, until
+        L{resumeReading}: reading resumes only when neither the application
+        nor the queue nor the write buffer has a reason left to pause it.
+        """
+        if not self._readingPaused:
+            self._readingPaused = True
+            self._pauseReading()
+
+    def resumeReading(self) -> None:
+        """Undo L{pauseReading}."""
+        if self._readingPaused:
+            self._readingPaused = False
+            self._resumeReading()
+
     def _pauseReading(self) -> None:
         if self._inputClosed:
             return
-        if self._queuePaused and self._parser is not None:
+        if (self._queuePaused or self._readingPaused) and self._parser is not None:
             self._parser.paused = True
         if self.transport is not None:
             self.transport.pauseProducing()
 
     def _resumeReading(self) -> None:
-        if self._queuePaused or self._writePaused or self._inputClosed:
+        # Each reason to pause is cleared by its owner; the last one resumes.
+        if self._queuePaused or self._writePaused or self._readingPaused or self._inputClosed:
             return
         if self.transport is not None:
             self.transport.resumeProducing()

@@ -53,12 +53,13 @@ class _MessageTransport:
     def getHost(self) -> Any:
         return self.websocket.transport.getHost()
 
-    # The wrapped protocol may throttle what it reads, as from any transport.
+    # The wrapped protocol may throttle what it reads, as from any transport;
+    # the connection resumes reading only once it has no reason of its own left.
     def pauseProducing(self) -> None:
-        self.websocket.transport.pauseProducing()
+        self.websocket.pauseReading()
 
     def resumeProducing(self) -> None:
-        self.websocket.transport.resumeProducing()
+        self.websocket.resumeReading()
 
     def stopProducing(self) -> None:
         self.loseConnection()

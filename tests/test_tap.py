@@ -216,3 +216,29 @@ def test_echo_tac():
             assert ws.recv(timeout=10) == "tac"
     finally:
         stop(process)
+
+
+@pytest.mark.parametrize("how", ["plugin", "tac"])
+@pytest.mark.parametrize("busy", [True, False])
+def test_cannot_listen_is_one_line_and_nonzero(how, busy):
+    """Like twistd web: a port that cannot be listened on ends twistd at once."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        port = holder.getsockname()[1]
+        description = f"tcp:{port}:interface=127.0.0.1" if busy else "tcp:99999"
+        if how == "plugin":
+            args = ["websocket", "--handler", "examples.echo.echo", "--port", description]
+            env = os.environ
+        else:
+            args = ["-y", "examples/echo.tac"]
+            env = dict(os.environ, TXWS_PORT=description)
+        result = subprocess.run(TWISTD + ["-n", "--pidfile="] + args, cwd=ROOT,
+                                capture_output=True, text=True, timeout=60, env=env)
+    finally:
+        holder.close()
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert f"txws: cannot listen on {description}" in output
+    assert "Traceback" not in output

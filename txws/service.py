@@ -14,7 +14,7 @@ from twisted.application.internet import (
     StreamServerEndpointService,
     backoffPolicy,
 )
-from twisted.application.service import MultiService
+from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IStreamServerEndpoint
@@ -66,9 +66,10 @@ class WebSocketService(MultiService):
         if isinstance(endpoints, (str, bytes)) or not isinstance(endpoints, Sequence):
             endpoints = [endpoints]
         for endpoint in endpoints:
+            description = endpoint if isinstance(endpoint, str) else repr(endpoint)
             if isinstance(endpoint, str):
                 endpoint = serverFromString(reactor, endpoint)
-            StreamServerEndpointService(endpoint, listening).setServiceParent(self)
+            _ListeningService(endpoint, listening, description).setServiceParent(self)
 
     def stopService(self) -> defer.Deferred:
         d = defer.maybeDeferred(super().stopService)
@@ -85,6 +86,43 @@ class WebSocketService(MultiService):
             if connection.open:
                 connection.close(CloseCode.GOING_AWAY, "server shutting down")
         return defer.DeferredList(waits, consumeErrors=True)
+
+
+class _ListeningService(StreamServerEndpointService):
+    """
+    Listens like L{StreamServerEndpointService}, but a server that cannot
+    listen does not go on serving nothing: starting raises C{SystemExit}
+    with one line naming the endpoint (twistd prints it and exits with
+    status 1); a listen that fails later is logged and stops the reactor.
+    """
+
+    def __init__(self, endpoint: IStreamServerEndpoint, factory: Any,
+                 description: str) -> None:
+        super().__init__(endpoint, factory)
+        self.description = description
+
+    def privilegedStartService(self) -> None:
+        Service.privilegedStartService(self)
+        failed: list[Failure] = []
+        self._waitingForPort = d = self.endpoint.listen(self.factory)
+        d.addErrback(failed.append)
+        if failed:
+            self._waitingForPort = defer.succeed(None)
+            raise SystemExit(self._why(failed[0]))
+        d.addErrback(self._failedLater)
+
+    def _why(self, failure: Failure) -> str:
+        return f"txws: cannot listen on {self.description}: {failure.getErrorMessage()}"
+
+    def _failedLater(self, failure: Failure) -> None:
+        if failure.check(defer.CancelledError):
+            return None
+        log.error("{why}", why=self._why(failure))
+        from twisted.internet import reactor
+
+        if reactor.running:
+            reactor.stop()
+        return None
 
 
 def _staticTree(directory: str, path: str, websocket: Resource) -> Resource:

@@ -5,7 +5,8 @@ against a fuzzing server.
     python compliance/client.py ws://127.0.0.1:9001 [CONCURRENCY]
 
 asks /getCaseCount, runs /runCase?case=N&agent=txws for each case (echoing
-every message), then /updateReports?agent=txws.
+every message), then /updateReports?agent=txws. It prints a line as each case ends:
+compliance/run.py takes a long silence for a hang.
 """
 
 import sys
@@ -41,6 +42,7 @@ async def main(reactor, server="ws://127.0.0.1:9001", concurrency="1"):
     async def worker():
         for number in numbers:
             await runCase(server, number)
+            print(f"case {number} done", flush=True)
 
     await defer.gatherResults([defer.ensureDeferred(worker())
                                for _ in range(int(concurrency))])

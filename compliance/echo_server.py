@@ -4,7 +4,9 @@ maxSize raised to 16 MiB (section 9 sends messages that large).
 
     python compliance/echo_server.py [ENDPOINT]
 
-prints "listening on PORT" once it listens (default: a free loopback port).
+prints "listening on PORT" once it listens (default: a free loopback port),
+then "closed" as each connection ends: compliance/run.py takes a long
+silence for a hang.
 """
 
 import sys
@@ -15,8 +17,11 @@ import txws
 
 
 async def echo(websocket):
-    async for message in websocket:
-        await websocket.send(message)
+    try:
+        async for message in websocket:
+            await websocket.send(message)
+    finally:
+        websocket.whenClosed().addBoth(lambda _: print("closed", flush=True))
 
 
 async def main(reactor, endpoint="tcp:0:interface=127.0.0.1"):

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = [pytest.mark.compliance, pytest.mark.timeout(1500)]
+# run.py detects a hung section (no case finished for STALL s); this is only
+# the last net should run.py itself hang.
+pytestmark = [pytest.mark.compliance, pytest.mark.timeout(3600)]
 
 sys.path.insert(0, str(ROOT / "compliance"))
 import run as compliance  # noqa: E402
@@ -32,7 +34,7 @@ def test_autobahn(side):
     subprocess.run(
         [sys.executable, str(ROOT / "compliance" / "run.py"), side,
          "-o", str(reports), "--json", str(summary)],
-        timeout=1400, check=False, cwd=ROOT)
+        check=False, cwd=ROOT)
     result = json.loads(summary.read_text())
     assert result["cases"], "no case ran"
     problems = compliance.failures(result)

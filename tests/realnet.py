@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import socket
 from typing import Any
 
 from twisted.internet import defer, reactor
@@ -17,6 +18,13 @@ async def within(d: Any, seconds: float = TIMEOUT) -> Any:
         d = defer.ensureDeferred(d)
     d.addTimeout(seconds, reactor)
     return await d
+
+
+def freePort() -> int:
+    """A loopback TCP port nothing listens on (now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 async def serveOn(handler: Any, **options: Any):

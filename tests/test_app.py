@@ -25,7 +25,7 @@ from txws.frames import OP_BINARY, OP_TEXT, Frame, serializeFrame
 from txws.http import Response
 
 from .helpers import openClient, openServer
-from .realnet import serveOn, within
+from .realnet import freePort, serveOn, within
 
 pytestmark = pytest.mark.sockets
 
@@ -288,9 +288,7 @@ class TestCommandLine:
             await port.stopListening()
 
     def test_connection_refused(self):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            free = s.getsockname()[1]
+        free = freePort()
         result = subprocess.run([sys.executable, "-m", "txws", f"ws://127.0.0.1:{free}/"],
                                 input="", capture_output=True, text=True, timeout=30)
         assert result.returncode != 0

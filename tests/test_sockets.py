@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import socket
 
+import OpenSSL.SSL
 import pytest
 import pytest_twisted
+import service_identity
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import UNIXClientEndpoint, serverFromString
+from twisted.internet.error import ConnectError
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock
 
@@ -16,7 +19,7 @@ from txws.client import _redirectTarget
 from txws.exceptions import ConnectionClosedError, OpenTimeout, RedirectError
 from txws.uri import parseURI
 
-from .realnet import selfSignedCertificate, serveOn, within
+from .realnet import freePort, selfSignedCertificate, serveOn, within
 
 pytestmark = pytest.mark.sockets
 
@@ -100,10 +103,26 @@ async def test_tls_with_self_signed_certificate(tmp_path):
         assert await within(ws.recv()) == "secret"
         await within(ws.close())
 
-        # Verification is on by default: the self-signed certificate is refused.
-        with pytest.raises(Exception) as e:
+        # Verification is on by default: the self-signed certificate is
+        # refused with a txws error that says which host and why.
+        with pytest.raises(txws.TLSError) as e:
             await within(txws.connect(f"wss://localhost:{number}/"))
-        assert "certificate" in repr(e.value).lower() or "SSL" in repr(e.value)
+        assert e.value.host == f"localhost:{number}"
+        assert f"TLS with localhost:{number} failed" in str(e.value)
+        assert "certificate could not be verified" in str(e.value)
+        assert isinstance(e.value.__cause__, OpenSSL.SSL.Error)
+
+        # A trusted certificate for another name is refused too.
+        elsewhere = optionsForClientTLS("other.example",
+                                        trustRoot=Certificate.loadPEM(certPEM))
+        with pytest.raises(txws.TLSError) as e:
+            await within(txws.connect(f"wss://localhost:{number}/", tlsOptions=elsewhere))
+        assert "certificate is not valid for other.example" in str(e.value)
+        assert isinstance(e.value.reason, service_identity.VerificationError)
+
+        # Nothing is listening: Twisted's own ConnectError, as documented.
+        with pytest.raises(ConnectError):
+            await within(txws.connect(f"wss://localhost:{freePort()}/"))
     finally:
         await port.stopListening()
 

@@ -16,7 +16,7 @@ from twisted.python import usage
 
 from txws import tap
 
-from .realnet import selfSignedCertificate
+from .realnet import freePort, selfSignedCertificate
 
 ROOT = Path(__file__).resolve().parent.parent
 TWISTD = [str(Path(sys.executable).with_name("twistd"))]
@@ -67,12 +67,6 @@ class TestOptions:
     def test_errors(self, args, message):
         with pytest.raises(usage.UsageError, match=message):
             parse(*args)
-
-
-def freePort() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def startTwistd(*args: str, cwd: Path = ROOT) -> subprocess.Popen:

@@ -36,6 +36,7 @@ from .exceptions import (
     PayloadTooBig,
     ProtocolError,
     RedirectError,
+    TLSError,
     WebSocketError,
 )
 from .frames import CloseCode, Opcode
@@ -81,6 +82,7 @@ __all__ = [
     "NegotiationError",
     "RedirectError",
     "OpenTimeout",
+    "TLSError",
     "ProtocolError",
     "InvalidUTF8",
     "PayloadTooBig",

@@ -25,6 +25,7 @@ from .exceptions import (
     InvalidURI,
     OpenTimeout,
     RedirectError,
+    TLSError,
 )
 from .extensions import negotiateClient, offerClient
 from .extensions.permessage_deflate import ClientPerMessageDeflateFactory
@@ -226,11 +227,46 @@ class WebSocketClientProtocol(WebSocketProtocol):
 
     def connectionLost(self, reason: Failure = None) -> None:
         if self.state is CONNECTING:
-            if reason is None or reason.check(ConnectionDone, ConnectionLost):
+            tls = _tlsError(self.factory.uri if self.factory is not None else None,
+                            reason)
+            if tls is not None:
+                reason = Failure(tls)
+            elif reason is None or reason.check(ConnectionDone, ConnectionLost):
                 reason = Failure(InvalidMessage(
                     "connection closed during the opening handshake"))
             self._notifyFailure(reason)
         super().connectionLost(reason)
+
+
+def _tlsError(uri: WebSocketURI | None, reason: Failure | None) -> TLSError | None:
+    """The L{TLSError} that C{reason} means, if it is a failure of TLS."""
+    if reason is None:
+        return None
+    from OpenSSL.SSL import Error
+    from service_identity import VerificationError
+
+    host = f"{uri.host}:{uri.port}" if uri is not None else "the server"
+    e = reason.value
+    if isinstance(e, VerificationError):
+        names = []
+        for mismatch in e.errors:
+            wanted = mismatch.mismatched_id
+            name = getattr(wanted, "hostname", None) or getattr(wanted, "ip", wanted)
+            names.append(name.decode("ascii", "replace") if isinstance(name, bytes)
+                         else str(name))
+        return TLSError(host, "its certificate is not valid for "
+                        + ", ".join(names), e)
+    if isinstance(e, Error):
+        # pyOpenSSL's args: [(library, function, reason), ...]
+        queue = e.args[0] if e.args and isinstance(e.args[0], list) else []
+        texts = [str(entry[-1]) for entry in queue if isinstance(entry, tuple) and entry]
+        why = "; ".join(texts) or str(e) or "TLS handshake failed"
+        if "certificate verify failed" in texts:
+            why = ("its certificate could not be verified against the trust roots"
+                   " (certificate verify failed: self-signed, expired, or from an"
+                   " unknown authority; tlsOptions= sets the trust roots)")
+        return TLSError(host, why, e)
+    return None
 
 
 class WebSocketClientFactory(ClientFactory):

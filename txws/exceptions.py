@@ -14,6 +14,7 @@ The tree, so that callers can catch exactly what they mean::
     │   │   └── InvalidVersion      Sec-WebSocket-Version is not 13
     │   ├── NegotiationError        subprotocol or extension not agreed
     │   ├── RedirectError           too many redirects, or wss:// to ws://
+    │   ├── TLSError                certificate not trusted or not for the host
     │   └── OpenTimeout             the opening handshake took too long
     ├── ProtocolError               the peer broke RFC 6455 (close code 1002)
     │   ├── InvalidUTF8             invalid UTF-8 in a text message (1007)
@@ -22,6 +23,13 @@ The tree, so that callers can catch exactly what they mean::
     └── ConnectionClosed
         ├── ConnectionClosedOK      after a 1000, 1001 or code-less close
         └── ConnectionClosedError   any other close, or none (1006)
+
+Two kinds of error come from Twisted as they are, because Twisted code
+(C{ClientService}, retry loops) already knows them: L{txws.connect} fails
+with C{twisted.internet.error.ConnectError} or one of its subclasses
+(C{ConnectionRefusedError}, C{DNSLookupError}, C{TimeoutError},
+C{NoRouteError}, ...) when no connection could be made at all, and with
+C{twisted.internet.defer.CancelledError} when the caller cancels it.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ __all__ = [
     "InvalidVersion",
     "NegotiationError",
     "RedirectError",
+    "TLSError",
     "OpenTimeout",
     "ProtocolError",
     "InvalidUTF8",
@@ -139,6 +148,23 @@ class NegotiationError(InvalidHandshake):
 
 class RedirectError(InvalidHandshake):
     """A redirect was refused: too many, or from wss:// to ws://."""
+
+
+class TLSError(InvalidHandshake):
+    """
+    The TLS handshake with the server failed: its certificate is not trusted
+    or not valid for the host, or no protocol version or cipher was agreed.
+
+    @ivar host: the host that was connected to, with its port.
+    @ivar reason: the error TLS failed with (pyOpenSSL's C{SSL.Error} or
+        service_identity's C{VerificationError}); also C{__cause__}.
+    """
+
+    def __init__(self, host: str, why: str, reason: BaseException) -> None:
+        super().__init__(f"TLS with {host} failed: {why}")
+        self.host = host
+        self.reason = reason
+        self.__cause__ = reason
 
 
 class OpenTimeout(InvalidHandshake, TimeoutError):

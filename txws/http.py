@@ -326,13 +326,12 @@ def _parseHeaders(lines: list[bytes]) -> Headers:
 # both on the head decoded as Latin-1 (so that the fields come out as str).
 # Anything it does not match goes through the line-by-line parser, which
 # says what is wrong.
-_TOKEN_TEXT = TOKEN_TEXT
-_FIELDS_TEXT = rf"((?:{_TOKEN_TEXT}:[\x09\x20-\x7e\x80-\xff]*\r\n)*)\r\n"
-_FAST_REQUEST = re.compile(rf"({_TOKEN_TEXT}) ([\x21-\x7e]+) HTTP/1\.1\r\n{_FIELDS_TEXT}")
+_FIELDS_TEXT = rf"((?:{TOKEN_TEXT}:[\x09\x20-\x7e\x80-\xff]*\r\n)*)\r\n"
+_FAST_REQUEST = re.compile(rf"({TOKEN_TEXT}) ([\x21-\x7e]+) HTTP/1\.1\r\n{_FIELDS_TEXT}")
 _FAST_RESPONSE = re.compile(rf"HTTP/1\.1 ([0-9]{{3}}) ([\x09\x20-\x7e\x80-\xff]*)\r\n{_FIELDS_TEXT}")
-_FIELD = re.compile(rf"({_TOKEN_TEXT}):[ \t]*([^\r]*)\r\n")
+_FIELD = re.compile(rf"({TOKEN_TEXT}):[ \t]*([^\r]*)\r\n")
 # Twice as slow: only for heads with whitespace at the end of a value.
-_FIELD_TRIMMED = re.compile(rf"({_TOKEN_TEXT}):[ \t]*(.*?)[ \t]*\r\n")
+_FIELD_TRIMMED = re.compile(rf"({TOKEN_TEXT}):[ \t]*(.*?)[ \t]*\r\n")
 
 
 def _fastHead(pattern: re.Pattern, head: bytes) -> tuple[str, str, Headers] | None:

@@ -86,6 +86,7 @@ def frameBytes(draw) -> bytes:
 def test_frame_parser(stream, chunks, requireMask, deflate):
     maxSize = 512
     messageSize = 0
+
     def frame(opcode: int, fin: bool, rsv: int, payload: bytes) -> None:
         nonlocal messageSize
         assert opcode in (0, 1, 2, 8, 9, 10)

@@ -713,6 +713,21 @@ class TestMemoryPerFragment:
         finally:
             tracemalloc.stop()
 
+    @pytest.mark.parametrize("split", [True, False])
+    @pytest.mark.parametrize("first", [
+        Frame(OP_BINARY, b"", fin=False),  # then 4,097 bytes: 1009
+        Frame(OP_TEXT, b"\xff", fin=False),  # 1007
+    ])
+    def test_nothing_kept_after_failing(self, first, split):
+        # The rest of the read that failed the connection is dropped, not
+        # held by the closed connection (found by tests/test_stateful.py).
+        conn = openServer(compression=None, maxSize=4096)
+        fragment = Frame(OP_CONT, b"x", fin=False).serialize(mask=True)
+        data = first.serialize(mask=True) + fragment * 40_000
+        held = self.heldAfter(conn, [data[:1], data[1:]] if split else [data])
+        conn.assertClosing(1009 if first.opcode == OP_BINARY else 1007)
+        assert held < 32 * 1024, held
+
     @pytest.mark.parametrize("opcode, payload", [
         (OP_BINARY, b""), (OP_BINARY, b"x"), (OP_TEXT, b""), (OP_TEXT, "\u00e9".encode()),
     ])

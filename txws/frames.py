@@ -253,7 +253,7 @@ class Parser:
         "callback", "requireMask", "maxSize", "allowedRsv", "compressedRsv", "paused",
         "_buf", "_parsing", "_fragmented", "_messageSize", "_exempt",
         "_remaining", "_rsv", "_fin", "_mask", "_maskOffset", "_first", "_binary",
-        "_pieces",
+        "_pieces", "_stopped",
     )
 
     def __init__(self, callback: FrameCallback, *, requireMask: bool,
@@ -281,11 +281,14 @@ class Parser:
         # such a frame arrives in several reads, its payload as received.
         self._binary = False
         self._pieces: list | None = None
+        self._stopped = False
 
     def feed(self, data: bytes) -> None:
         """Parse C{data}, calling the callback for everything it completes."""
         buf = self._buf
         if buf or self.paused:
+            if self._stopped:
+                return
             buf += data
             if self.paused:
                 return
@@ -295,7 +298,10 @@ class Parser:
                     pos = self._parse(buf, view)
             finally:
                 self._parsing = False
-            del buf[:pos]
+            if self._stopped:
+                buf.clear()
+            else:
+                del buf[:pos]
         else:
             masked = self.requireMask
             length = len(data) - (6 if masked else 2)
@@ -314,8 +320,19 @@ class Parser:
                     pos = self._parse(data, view)
             finally:
                 self._parsing = False
-            if pos < len(data):
+            if pos < len(data) and not self._stopped:
                 buf += data[pos:]
+
+    def stop(self) -> None:
+        """
+        Parse nothing more, and drop what is kept: the rest of the read
+        being parsed, and the message in assembly.
+        """
+        self.paused = True
+        self._stopped = True
+        self._pieces = None
+        if not self._parsing:
+            self._buf.clear()
 
     def resume(self) -> None:
         """Clear C{paused} and parse what was kept meanwhile."""

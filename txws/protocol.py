@@ -530,7 +530,7 @@ class WebSocketProtocol(Protocol):
         self._dataReceived = _discard
         parser = self._parser
         if parser is not None:
-            parser.paused = True
+            parser.stop()
             parser.callback = _discardFrame
         for call in (self._openTimer, self._closeTimer, self._pingTimer):
             if call is not None and call.active():
@@ -828,7 +828,7 @@ class WebSocketProtocol(Protocol):
         """Ignore everything the peer sends from now on."""
         self._inputClosed = True
         if self._parser is not None:
-            self._parser.paused = True
+            self._parser.stop()
         self._dataReceived = _discard
 
     def _fail(self, code: int, reason: str) -> None:

@@ -11,6 +11,7 @@ documented error, never anything else, and never holds more than its limit.
 
 from __future__ import annotations
 
+import os
 import struct
 
 from hypothesis import HealthCheck, example, given, settings
@@ -28,7 +29,10 @@ from txws.http import parseRequest, parseResponse
 
 from .helpers import PEER, serverConnection
 
+# The same examples on every run, so that CI is reproducible; set
+# TXWS_EXPLORE=1 to look for new ones.
 FUZZ = settings(max_examples=500, deadline=None,
+                derandomize=not os.environ.get("TXWS_EXPLORE"),
                 suppress_health_check=[HealthCheck.too_slow])
 
 

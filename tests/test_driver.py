@@ -149,14 +149,14 @@ class TestNextMessage:
                 received.append(message)
 
         conn = openServer(handler)
-        (waiter,) = conn.protocol._recvWaiters
+        (waiter,) = conn.protocol.readers
         assert isinstance(waiter, HandlerDriver)
         conn.receiveFrame(OP_TEXT, b"a")
         conn.receiveFrame(OP_TEXT, b"b")
         assert received == ["a", "b"]
         conn.receiveClose(1000)
         conn.lose()
-        assert successResultOf(conn.protocol._handlerDeferred) is None
+        assert successResultOf(conn.protocol.handlerResult) is None
 
     def test_abnormal_close_raises_in_the_loop(self):
         caught = []
@@ -171,7 +171,7 @@ class TestNextMessage:
         conn = openServer(handler)
         conn.lose()
         assert len(caught) == 1
-        assert successResultOf(conn.protocol._handlerDeferred) is None
+        assert successResultOf(conn.protocol.handlerResult) is None
 
     def test_loop_started_after_close(self):
         gate = defer.Deferred()
@@ -188,7 +188,7 @@ class TestNextMessage:
         conn.lose()
         gate.callback(None)
         assert received == ["queued"]
-        assert successResultOf(conn.protocol._handlerDeferred) is None
+        assert successResultOf(conn.protocol.handlerResult) is None
 
     def test_under_another_driver(self):
         # Deferred.fromCoroutine sends back what is not a Deferred: the wait
@@ -215,7 +215,7 @@ class TestNextMessage:
         conn.lose()
         assert received == [("inner", "a"), ("inner", "stop"), ("outer", "b"),
                             ("outer", "c")]
-        assert successResultOf(conn.protocol._handlerDeferred) is None
+        assert successResultOf(conn.protocol.handlerResult) is None
 
     def test_cancel_while_waiting(self):
         outcome = []
@@ -228,9 +228,9 @@ class TestNextMessage:
                 outcome.append("cancelled")
 
         conn = openServer(handler)
-        conn.protocol._handlerDeferred.cancel()
+        conn.protocol.handlerResult.cancel()
         assert outcome == ["cancelled"]
-        assert conn.protocol._recvWaiters == []
+        assert conn.protocol.readers == []
         # A later message is kept for the next reader, not lost.
         conn.receiveFrame(OP_TEXT, b"kept")
         assert successResultOf(conn.protocol.recv()) == "kept"

@@ -192,7 +192,7 @@ class TestMessages:
         conn.sent()
         conn.receiveFrame(OP_TEXT, b"echo me")
         conn.assertFramesSent(Frame(OP_TEXT, b"echo me"))
-        assert not conn.protocol._queue
+        assert not conn.protocol.pendingMessages
 
 
 class TestPingPong:
@@ -355,7 +355,7 @@ class TestClosingHandshake:
         conn.receiveFrame(OP_TEXT, b"late")
         conn.receiveFrame(OP_PING, b"")
         assert conn.framesSent() == []
-        assert not conn.protocol._queue
+        assert not conn.protocol.pendingMessages
 
     def test_messages_read_before_close_error(self, conn):
         conn.receiveFrame(OP_TEXT, b"last")
@@ -581,16 +581,16 @@ class TestBackpressure:
         data = b"".join(self_frame(conn, OP_TEXT, str(i).encode()) for i in range(10))
         conn.receive(data)
         protocol = conn.protocol
-        assert len(protocol._queue) == 4
+        assert protocol.pendingMessages == 4
         assert conn.transport.producerState == "paused"
         # Reading down to the low-water mark (maxQueue // 4) resumes; what
         # was kept unparsed then refills the queue, never past maxQueue.
         assert [successResultOf(protocol.recv()) for _ in range(2)] == ["0", "1"]
         assert conn.transport.producerState == "paused"
         received = []
-        while protocol._queue:
+        while protocol.pendingMessages:
             received.append(successResultOf(protocol.recv()))
-            assert len(protocol._queue) <= 4
+            assert protocol.pendingMessages <= 4
         assert received == list("23456789")
         assert conn.transport.producerState == "producing"
         d = protocol.recv()
@@ -600,7 +600,7 @@ class TestBackpressure:
     def test_queue_unbounded(self):
         conn = openServer(maxQueue=None)
         conn.receive(b"".join(self_frame(conn, OP_TEXT, b"m") for _ in range(100)))
-        assert len(conn.protocol._queue) == 100
+        assert conn.protocol.pendingMessages == 100
         assert conn.transport.producerState == "producing"
 
 

@@ -289,7 +289,7 @@ class TestHandler:
         conn = openServer(handler)
         conn.receiveClose(1000)
         conn.lose()
-        d = conn.protocol._handlerDeferred
+        d = conn.protocol.handlerResult
         assert successResultOf(d) is None
 
 

@@ -20,6 +20,7 @@ from twisted.protocols.basic import LineReceiver
 
 from . import connect
 from .exceptions import ConnectionClosed, WebSocketError
+from .frames import isNormalCloseCode
 
 __all__ = ["main"]
 
@@ -84,7 +85,7 @@ async def run(reactor: Any, uri: str, out: Any = sys.stdout) -> int:
     await printing
     reason = f" {websocket.closeReason}" if websocket.closeReason else ""
     show(f"Connection closed: {websocket.closeCode}{reason}.")
-    return 0 if websocket.closeCode in (1000, 1001, 1005) else 1
+    return 0 if isNormalCloseCode(websocket.closeCode) else 1
 
 
 def _closeNow(websocket: Any) -> Any:

@@ -22,6 +22,7 @@ from .protocol import NextMessage
 
 __all__ = ["HandlerDriver", "runHandler"]
 
+
 def runHandler(handler: Callable[..., Any], *args: Any) -> Deferred:
     """
     Call C{handler(*args)} and return a Deferred of its outcome: it may
@@ -53,8 +54,9 @@ class HandlerDriver:
     The coroutine may await Deferreds (and anything built on them) as under
     C{Deferred.fromCoroutine}, in a copy of the context it was started in.
     When it yields a L{NextMessage}, the driver waits in that connection's
-    queue of readers: the connection calls L{callback} with the message (or
-    C{_END} at the end of the iteration) or L{errback} with an exception.
+    queue of readers, as a L{txws.readers.Reader}: the connection calls
+    L{callback} with the message (or L{END <txws.readers.END>} at the end of
+    the iteration) or L{errback} with an exception.
 
     Cancelling L{deferred} cancels what the coroutine waits for, or throws
     C{CancelledError} into it while it waits for a message.
@@ -63,7 +65,7 @@ class HandlerDriver:
     __slots__ = ("deferred", "_coroutine", "_context", "_waitingOn", "_early")
 
     endsIteration = True
-    """The connection ends an C{async for} by calling back with C{_END}."""
+    """The connection ends an C{async for} by calling back with C{END}."""
 
     def __init__(self, coroutine: Any) -> None:
         self._coroutine = coroutine
@@ -92,7 +94,7 @@ class HandlerDriver:
                 return
             error = None
             if yielded.__class__ is NextMessage:
-                yielded.ws._recvWaiters.append(self)
+                yielded.ws.readers.append(self)
                 self._waitingOn = yielded
                 return
             if isinstance(yielded, Deferred):
@@ -132,7 +134,7 @@ class HandlerDriver:
             self._step(result, None)
 
     def callback(self, message: Any) -> None:
-        """The connection's next message (or C{_END})."""
+        """The connection's next message (or C{END})."""
         self._waitingOn = None
         self._step(message, None)
 
@@ -148,5 +150,5 @@ class HandlerDriver:
         if isinstance(waitingOn, Deferred):
             waitingOn.cancel()
             return
-        waitingOn.ws._recvWaiters.remove(self)
+        waitingOn.ws.readers.remove(self)
         self.errback(defer.CancelledError())

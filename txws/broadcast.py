@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .frames import OP_BINARY, OP_TEXT, frameHeader
-from .protocol import OPEN, WebSocketProtocol
+from .protocol import WebSocketProtocol
+from .writer import PreparedMessage
 
 __all__ = ["broadcast"]
 
@@ -22,26 +22,7 @@ def broadcast(connections: Iterable[WebSocketProtocol], message: str | bytes) ->
     slow reader neither stalls the others nor makes memory grow. It does not
     wait: use C{send} when each delivery must be awaited.
     """
-    if isinstance(message, str):
-        opcode, payload = OP_TEXT, message.encode("utf-8")
-    elif isinstance(message, (bytes, bytearray, memoryview)):
-        opcode, payload = OP_BINARY, bytes(message)
-    else:
+    if not isinstance(message, (str, bytes, bytearray, memoryview)):
         raise TypeError(f"cannot broadcast {type(message).__name__}")
-    frame: bytes | None = None
-    sent = 0
-    for connection in connections:
-        if connection.state is not OPEN or connection._writePaused:
-            continue
-        lock = connection._sendLock
-        if lock is not None and lock.locked:
-            # A fragmented message is on its way: queue behind it.
-            connection.send(message)
-        elif connection.extensions or connection.isClient:
-            connection._sendData(opcode, payload)
-        else:
-            if frame is None:
-                frame = frameHeader(opcode, len(payload)) + payload
-            connection.transport.write(frame)
-        sent += 1
-    return sent
+    prepared = PreparedMessage(message)
+    return sum(1 for connection in connections if connection.sendPrepared(prepared))

@@ -42,7 +42,7 @@ from .protocol import CONNECTING, Options, WebSocketProtocol
 from .uri import WebSocketURI, fromURL, parseURI
 
 __all__ = ["ClientOptions", "WebSocketClientProtocol", "WebSocketClientFactory",
-           "connect", "MAX_REDIRECTS"]
+           "connect", "endpointFor", "MAX_REDIRECTS"]
 
 log = Logger()
 
@@ -92,8 +92,7 @@ class ClientOptions(Options):
         checkHeaders(self.additionalHeaders, "additionalHeaders")
         self.userAgentHeader = userAgentHeader
 
-
-    def _defaultDeflate(self) -> ClientPerMessageDeflateFactory:
+    def defaultDeflate(self) -> ClientPerMessageDeflateFactory:
         return ClientPerMessageDeflateFactory()
 
 
@@ -112,7 +111,7 @@ class WebSocketClientProtocol(WebSocketProtocol):
     defaultOptions = ClientOptions()
 
     __slots__ = ("factory", "_key", "_responseBuffer", "_pendingResponse", "_bodyLength",
-                 "_openDeferred")
+                 "_opening")
 
     def __init__(self) -> None:
         super().__init__()
@@ -121,11 +120,41 @@ class WebSocketClientProtocol(WebSocketProtocol):
         self._responseBuffer: bytearray | None = None
         self._pendingResponse: Response | None = None
         self._bodyLength = 0
-        self._openDeferred: defer.Deferred = defer.Deferred()
+        # Who waits for the handshake (whenOpen) until it ends; then, if it
+        # failed, why.
+        self._opening: list[defer.Deferred[WebSocketClientProtocol]] | Failure | None = []
+
+    def whenOpen(self) -> defer.Deferred[WebSocketClientProtocol]:
+        """
+        A new Deferred: fires with this protocol once the opening handshake
+        succeeded, or fails with the reason it did not.
+        """
+        opening = self._opening
+        if isinstance(opening, list):
+            d: defer.Deferred[WebSocketClientProtocol] = defer.Deferred()
+            opening.append(d)
+            return d
+        if opening is None:
+            return defer.succeed(self)
+        return defer.fail(opening)
+
+    def _openingDone(self, failure: Failure | None) -> None:
+        waiters = self._opening
+        if not isinstance(waiters, list):
+            return
+        self._opening = failure
+        for d in waiters:
+            if failure is None:
+                d.callback(self)
+            else:
+                d.errback(failure)
+        if failure is not None:
+            # Kept for later callers of whenOpen, without the frames of its
+            # traceback, which would hold this protocol in a cycle.
+            failure.cleanFailure()
 
     def connectionMade(self) -> None:
         super().connectionMade()
-        self._dataReceived = self._responseDataReceived
         options = self.options
         self._key = generateKey()
         self._responseBuffer = bytearray()
@@ -144,7 +173,7 @@ class WebSocketClientProtocol(WebSocketProtocol):
             # Whatever went wrong is what connect() fails with, at once.
             self._handshakeFailed(Failure())
 
-    def _responseDataReceived(self, data: bytes) -> None:
+    def handshakeDataReceived(self, data: bytes) -> None:
         """Read the server's answer; after it, frames go to the parser."""
         buf = self._responseBuffer
         if buf is None:
@@ -202,12 +231,12 @@ class WebSocketClientProtocol(WebSocketProtocol):
             return
         leftover = bytes(self._responseBuffer)
         self._responseBuffer = None
-        self._open(leftover)
+        self.switchToFrames(leftover)
 
-    def _opened(self) -> None:
+    def handshakeDone(self) -> None:
         if self.factory is not None:
-            self.factory._handshakeDone(self)
-        self._openDeferred.callback(self)
+            self.factory.handshakeDone(self)
+        self._openingDone(None)
 
     def _handshakeFailed(self, failure: Failure) -> None:
         self._responseBuffer = None
@@ -216,12 +245,10 @@ class WebSocketClientProtocol(WebSocketProtocol):
 
     def _notifyFailure(self, failure: Failure) -> None:
         if self.factory is not None:
-            self.factory._handshakeFailed(failure)
-        if not self._openDeferred.called:
-            self._openDeferred.errback(failure)
-            self._openDeferred.addErrback(lambda f: None)
+            self.factory.handshakeFailed(failure)
+        self._openingDone(failure)
 
-    def _handshakeTimedOut(self) -> None:
+    def handshakeTimedOut(self) -> None:
         self._notifyFailure(Failure(OpenTimeout(
             f"opening handshake not done in {self.options.openTimeout} s")))
 
@@ -293,11 +320,13 @@ class WebSocketClientFactory(ClientFactory):
         self._protocol = p
         return p
 
-    def _handshakeDone(self, protocol: WebSocketClientProtocol) -> None:
+    def handshakeDone(self, protocol: WebSocketClientProtocol) -> None:
+        """Hook: C{protocol} is open. The default fires L{handshake}."""
         if not self.handshake.called:
             self.handshake.callback(protocol)
 
-    def _handshakeFailed(self, failure: Failure) -> None:
+    def handshakeFailed(self, failure: Failure) -> None:
+        """Hook: the handshake failed. The default fails L{handshake}."""
         if not self.handshake.called:
             self.handshake.errback(failure)
 
@@ -307,7 +336,7 @@ class WebSocketClientFactory(ClientFactory):
             p.transport.abortConnection()
 
 
-def _endpointFor(reactor: Any, uri: WebSocketURI, tlsOptions: Any,
+def endpointFor(reactor: Any, uri: WebSocketURI, tlsOptions: Any,
                  timeout: float | None) -> IStreamClientEndpoint:
     endpoint = HostnameEndpoint(reactor, uri.host, uri.port,
                                 timeout=timeout if timeout is not None else 30)
@@ -386,7 +415,7 @@ async def _connect(uri: WebSocketURI, reactor: Any,
                 f"refusing redirect from {original} to {uri}: it would leave the"
                 " endpoint given to connect() (pass redirectEndpoint= to follow it)")
         else:
-            target = _endpointFor(reactor, uri, tlsOptions if sameAuthority else None,
+            target = endpointFor(reactor, uri, tlsOptions if sameAuthority else None,
                                   options.get("openTimeout", 10.0))
         connecting = target.connect(factory)
         try:

@@ -27,7 +27,12 @@ __all__ = [
     "Frame",
     "Close",
     "Parser",
+    "Fragmenter",
     "applyMask",
+    "dataOpcode",
+    "NORMAL_CODES",
+    "isNormalCloseCode",
+    "isSendableCloseCode",
     "serializeFrame",
     "parseFrames",
     "RSV1",
@@ -40,8 +45,11 @@ OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 
 RSV1, RSV2, RSV3 = 0x40, 0x20, 0x10
 
-# Pieces of a frame's payload shorter than this are merged as they arrive.
-_COALESCE = 1024
+BytesLike = bytes | bytearray | memoryview
+
+# Pieces of a payload shorter than this are merged as they arrive, so that
+# no piece costs more in object overhead than a few percent of it.
+COALESCE = 1024
 
 _DATA_OPCODES = frozenset((OP_CONT, OP_TEXT, OP_BINARY))
 _CONTROL_OPCODES = frozenset((OP_CLOSE, OP_PING, OP_PONG))
@@ -89,6 +97,33 @@ _SENDABLE_CODES = frozenset(
 def isSendableCloseCode(code: int) -> bool:
     """Whether C{code} may be carried in a close frame."""
     return code in _SENDABLE_CODES or 3000 <= code <= 4999
+
+
+NORMAL_CODES = frozenset((CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY,
+                          CloseCode.NO_STATUS_RCVD))
+"""The codes that end a connection normally (see L{isNormalCloseCode})."""
+
+
+def isNormalCloseCode(code: int | None) -> bool:
+    """
+    Whether C{code} ends a connection normally: 1000 (normal closure), 1001
+    (going away), or 1005 (a close frame without a code).
+    """
+    return code in NORMAL_CODES
+
+
+def dataOpcode(message: object) -> int:
+    """
+    The opcode that carries C{message}: L{OP_TEXT <Opcode.TEXT>} for C{str},
+    L{OP_BINARY <Opcode.BINARY>} for bytes-like; C{TypeError} for anything
+    else.
+    """
+    if isinstance(message, str):
+        return OP_TEXT
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return OP_BINARY
+    raise TypeError(f"cannot send {type(message).__name__} as a message;"
+                    " send str (text) or bytes (binary)")
 
 
 def _applyMaskPython(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
@@ -219,6 +254,52 @@ class Close:
         return data
 
 
+class Fragmenter:
+    """
+    The frames of a message sent in pieces (RFC 6455, 5.4), one piece behind:
+    a piece becomes a frame once the next one shows that it is not the last.
+
+    L{push} each piece, then L{finish}; each returns C{(opcode, payload,
+    fin)} for a frame to send, or C{None}. All pieces must be C{str} (a text
+    message) or all bytes-like (binary), else C{TypeError}.
+    """
+
+    __slots__ = ("_kind", "_opcode", "_pending")
+
+    def __init__(self) -> None:
+        self._kind = -1
+        self._opcode = -1
+        self._pending: BytesLike | None = None
+
+    def push(self, piece: str | bytes) -> tuple[int, BytesLike, bool] | None:
+        """Take the next piece; return the frame of the one before it."""
+        payload: BytesLike
+        if isinstance(piece, str):
+            kind, payload = OP_TEXT, piece.encode("utf-8")
+        else:
+            kind, payload = dataOpcode(piece), piece
+        pending = self._pending
+        if pending is None:
+            self._kind = self._opcode = kind
+            self._pending = payload
+            return None
+        if kind != self._kind:
+            raise TypeError("all fragments must be str, or all bytes-like")
+        frame = (self._opcode, pending, False)
+        self._opcode = OP_CONT
+        self._pending = payload
+        return frame
+
+    def finish(self) -> tuple[int, BytesLike, bool] | None:
+        """The last frame, or C{None} if there was no piece at all."""
+        if self._pending is None:
+            return None
+        frame = (self._opcode, self._pending, True)
+        self._pending = None
+        return frame
+
+
+
 # What the parser calls: (opcode, end, rsv, payload). For data, opcode is
 # TEXT or BINARY on the first piece of a message and CONT on every later
 # piece; end is true on the last piece of the message; rsv holds the frame's
@@ -247,11 +328,14 @@ class Parser:
 
     Setting C{paused} stops parsing after the current piece; bytes fed while
     paused are kept, and L{resume} goes on with them.
+
+    @ivar parsing: whether a call to L{feed} is under way (read it, do not
+        set it): a callback can tell that more of the same read may follow.
     """
 
     __slots__ = (
         "callback", "requireMask", "maxSize", "allowedRsv", "compressedRsv", "paused",
-        "_buf", "_parsing", "_fragmented", "_messageSize", "_exempt",
+        "parsing", "_buf", "_fragmented", "_messageSize", "_exempt",
         "_remaining", "_rsv", "_fin", "_mask", "_maskOffset", "_first", "_binary",
         "_pieces", "_stopped",
     )
@@ -267,7 +351,7 @@ class Parser:
         self.paused = False
         self._exempt = 0
         self._buf = bytearray()
-        self._parsing = False
+        self.parsing = False
         self._fragmented = False
         self._messageSize = 0
         # State of a data frame whose payload is still arriving.
@@ -292,12 +376,12 @@ class Parser:
             buf += data
             if self.paused:
                 return
-            self._parsing = True
+            self.parsing = True
             try:
                 with memoryview(buf) as view:
                     pos = self._parse(buf, view)
             finally:
-                self._parsing = False
+                self.parsing = False
             if self._stopped:
                 buf.clear()
             else:
@@ -305,7 +389,7 @@ class Parser:
         else:
             masked = self.requireMask
             length = len(data) - (6 if masked else 2)
-            self._parsing = True
+            self.parsing = True
             try:
                 if (0 <= length < 126 and (data[0] == 0x81 or data[0] == 0x82)
                         and data[1] == (0x80 | length if masked else length)
@@ -319,7 +403,7 @@ class Parser:
                 with memoryview(data) as view:
                     pos = self._parse(data, view)
             finally:
-                self._parsing = False
+                self.parsing = False
             if pos < len(data) and not self._stopped:
                 buf += data[pos:]
 
@@ -331,13 +415,13 @@ class Parser:
         self.paused = True
         self._stopped = True
         self._pieces = None
-        if not self._parsing:
+        if not self.parsing:
             self._buf.clear()
 
     def resume(self) -> None:
         """Clear C{paused} and parse what was kept meanwhile."""
         self.paused = False
-        if self._buf and not self._parsing:
+        if self._buf and not self.parsing:
             self.feed(b"")
 
     def _parse(self, buf, view: memoryview) -> int:
@@ -360,7 +444,7 @@ class Parser:
                 if pieces is not None:
                     # Kept as received (a whole read is not even copied),
                     # and unmasked and joined in one pass at the end.
-                    if n < _COALESCE and pieces and len(pieces[-1]) < _COALESCE:
+                    if n < COALESCE and pieces and len(pieces[-1]) < COALESCE:
                         # A trickle of small reads is merged as it comes:
                         # what a frame holds stays close to its payload.
                         if pieces[-1].__class__ is bytes:

@@ -24,7 +24,9 @@ from .exceptions import (
     InvalidVersion,
     NegotiationError,
 )
-from .http import TOKEN_TEXT, Headers, Request, Response, errorResponse
+from .grammar import TOKEN
+from .grammar import token as _TOKEN
+from .http import Headers, Request, Response, errorResponse
 from .uri import WebSocketURI
 
 __all__ = [
@@ -60,9 +62,6 @@ def acceptKey(key: str) -> str:
     return binascii.b2a_base64(digest, newline=False).decode("ascii")
 
 
-_TOKEN = re.compile(TOKEN_TEXT)
-
-
 def parseTokens(values: Iterable[str], name: str) -> list[str]:
     """
     Split comma-separated token lists (RFC 9110, 5.6.1) from one or more
@@ -81,7 +80,7 @@ def parseTokens(values: Iterable[str], name: str) -> list[str]:
 
 
 _EXT_PARAM = re.compile(
-    r"""\s*([-!#$%&'*+.^_`|~0-9a-zA-Z]+)\s*(?:=\s*(?:([-!#$%&'*+.^_`|~0-9a-zA-Z]+)|"((?:[^"\\]|\\.)*)"))?\s*"""
+    rf"""\s*({TOKEN})\s*(?:=\s*(?:({TOKEN})|"((?:[^"\\]|\\.)*)"))?\s*"""
 )
 
 
@@ -149,11 +148,11 @@ def _hasToken(values: Sequence[str], token: str, name: str) -> bool:
 
 
 def _checkUpgrade(headers: Headers) -> None:
-    connection = headers._values("connection")
+    connection = headers.fieldValues("connection")
     if not _hasToken(connection, "upgrade", "Connection"):
         raise InvalidUpgrade("Connection",
                              ", ".join(parseTokens(connection, "Connection")) or None)
-    upgrade = headers._values("upgrade")
+    upgrade = headers.fieldValues("upgrade")
     # RFC 9110's protocol tokens may carry a version: websocket/13 is not ours.
     if not _hasToken(upgrade, "websocket", "Upgrade"):
         raise InvalidUpgrade("Upgrade", ", ".join(upgrade) or None)
@@ -176,7 +175,7 @@ def checkRequest(request: Request) -> str:
         raise error
     headers = request.headers
     _checkUpgrade(headers)
-    keys = headers._values("sec-websocket-key")
+    keys = headers.fieldValues("sec-websocket-key")
     if not keys:
         raise InvalidHeader("Sec-WebSocket-Key")
     if len(keys) > 1:
@@ -185,7 +184,7 @@ def checkRequest(request: Request) -> str:
     # 16 bytes in base64 (4.2.1, item 5): 22 characters and "==".
     if not _KEY.fullmatch(key):
         raise InvalidHeader("Sec-WebSocket-Key", key)
-    versions = headers._values("sec-websocket-version")
+    versions = headers.fieldValues("sec-websocket-version")
     if not versions:
         raise InvalidVersion("Sec-WebSocket-Version")
     if versions != ["13"]:

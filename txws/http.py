@@ -12,9 +12,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from .exceptions import InvalidMessage
+from .grammar import FIELD_VALUE, REQUEST_TARGET, TOKEN
+from .grammar import fieldValue as _VALUE_STR
+from .grammar import fieldValueBytes as _VALUE
+from .grammar import requestTarget as _REQUEST_TARGET_STR
+from .grammar import requestTargetBytes as _REQUEST_TARGET
+from .grammar import token as _TOKEN_STR
+from .grammar import tokenBytes as _TOKEN
 
 __all__ = [
     "Headers",
@@ -63,18 +70,6 @@ STATUS_PHRASES = {
     503: "Service Unavailable",
     505: "HTTP Version Not Supported",
 }
-
-# RFC 9110, 5.6.2: token; 5.5: field-value (visible ASCII, space, tab and
-# obs-text, which we accept as Latin-1).
-_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
-_VALUE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
-_REQUEST_TARGET = re.compile(rb"[\x21-\x7e]+")
-# The same grammar on str, for what we are asked to send.
-TOKEN_TEXT = r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
-_TOKEN_STR = re.compile(TOKEN_TEXT)
-_VALUE_STR = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
-_REQUEST_TARGET_STR = re.compile(r"[\x21-\x7e]+")
-
 
 def checkToken(value: object, what: str) -> str:
     """
@@ -165,17 +160,20 @@ class Headers:
 
     def getAll(self, name: str) -> list[str]:
         """Every value of C{name}, in order."""
-        return list(self._values(name.lower()))
+        return list(self.fieldValues(name))
 
-    def _values(self, lower: str) -> list[str] | tuple[()]:
-        """The values of C{lower} (a lower-case name); not to be changed."""
+    def fieldValues(self, name: str) -> Sequence[str]:
+        """
+        Every value of C{name}, in order, without a copy: for reading only
+        (L{getAll} returns a list of one's own).
+        """
         index = self._index
         if index is None:
             # Built on the first lookup: a handshake looks up many names.
             index = self._index = {}
             for k, v in self._items:
                 index.setdefault(k.lower(), []).append(v)
-        return index.get(lower, ())
+        return index.get(name.lower(), ())
 
     def add(self, name: str, value: str) -> None:
         """Append a field."""
@@ -326,12 +324,12 @@ def _parseHeaders(lines: list[bytes]) -> Headers:
 # both on the head decoded as Latin-1 (so that the fields come out as str).
 # Anything it does not match goes through the line-by-line parser, which
 # says what is wrong.
-_FIELDS_TEXT = rf"((?:{TOKEN_TEXT}:[\x09\x20-\x7e\x80-\xff]*\r\n)*)\r\n"
-_FAST_REQUEST = re.compile(rf"({TOKEN_TEXT}) ([\x21-\x7e]+) HTTP/1\.1\r\n{_FIELDS_TEXT}")
-_FAST_RESPONSE = re.compile(rf"HTTP/1\.1 ([0-9]{{3}}) ([\x09\x20-\x7e\x80-\xff]*)\r\n{_FIELDS_TEXT}")
-_FIELD = re.compile(rf"({TOKEN_TEXT}):[ \t]*([^\r]*)\r\n")
+_FIELDS_TEXT = rf"((?:{TOKEN}:{FIELD_VALUE}\r\n)*)\r\n"
+_FAST_REQUEST = re.compile(rf"({TOKEN}) ({REQUEST_TARGET}) HTTP/1\.1\r\n{_FIELDS_TEXT}")
+_FAST_RESPONSE = re.compile(rf"HTTP/1\.1 ([0-9]{{3}}) ({FIELD_VALUE})\r\n{_FIELDS_TEXT}")
+_FIELD = re.compile(rf"({TOKEN}):[ \t]*([^\r]*)\r\n")
 # Twice as slow: only for heads with whitespace at the end of a value.
-_FIELD_TRIMMED = re.compile(rf"({TOKEN_TEXT}):[ \t]*(.*?)[ \t]*\r\n")
+_FIELD_TRIMMED = re.compile(rf"({TOKEN}):[ \t]*(.*?)[ \t]*\r\n")
 
 
 def _fastHead(pattern: re.Pattern, head: bytes) -> tuple[str, str, Headers] | None:

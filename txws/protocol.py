@@ -2,69 +2,57 @@
 One WebSocket connection after the opening handshake: RFC 6455, sections 5
 to 7, on a Twisted transport.
 
-L{WebSocketProtocol} feeds the frame parser, reassembles messages, answers
-pings, runs the closing handshake, enforces the size and queue limits and the
-timeouts, keeps the connection alive, and applies backpressure both ways. The
-opening handshake lives in L{txws.server} and L{txws.client}.
+L{WebSocketProtocol} holds the connection's state and its public API, and
+keeps the path of a whole, plain message short; its collaborators do the
+rest: L{txws.writer} (frames out, backpressure), L{txws.assembly}
+(fragmented and compressed messages), L{txws.closing} (the closing
+handshake's decisions), L{txws.readgate} (why reading is paused) and
+L{txws.keepalive} (pings). The opening handshake lives in L{txws.server}
+and L{txws.client}. docs/design.md maps it all.
 """
 
 from __future__ import annotations
 
-import codecs
 import enum
-import os
 from collections import deque
-from typing import Any, AsyncIterable, Iterable, Mapping, Sequence
+from typing import Any, AsyncIterable, Generator, Iterable, Mapping, Sequence
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .exceptions import (
-    ConnectionClosed,
-    ConnectionClosedError,
-    ConnectionClosedOK,
-    InvalidState,
-    InvalidUTF8,
-    ProtocolError,
-)
-from .http import checkToken
-from .extensions import ClientExtensionFactory, Extension, ServerExtensionFactory
+from ._log import peerText
+from .assembly import MessageAssembler
+from .closing import ClosingHandshake
+from .exceptions import ConnectionClosed, InvalidUTF8, ProtocolError
+from .extensions import Extension
 from .frames import (
     OP_BINARY,
     OP_CLOSE,
-    OP_CONT,
     OP_PING,
     OP_PONG,
     OP_TEXT,
+    BytesLike,
     Close,
     CloseCode,
     Parser,
-    applyMask,
-    frameHeader,
     isSendableCloseCode,
 )
+from .http import Request, Response, parseRequest, parseResponse
+from .keepalive import Keepalive, Pings
+from .options import Options
+from .readers import END, IterationWaiter, Reader
+from .readgate import APPLICATION, QUEUE, WRITE, ReadGate
+from .writer import FrameWriter, PreparedMessage, setWriteLimit
 
-__all__ = ["State", "Options", "WebSocketProtocol"]
+__all__ = ["State", "Options", "WebSocketProtocol", "NextMessage"]
 
 log = Logger()
 
-_UNSET: Any = object()
-
-# Payloads at least this long are written apart from their header rather
-# than copied into one buffer with it.
-_SEQUENCE_THRESHOLD = 4096
-
-# Pieces of a message shorter than this are merged with the previous piece,
-# so that no piece costs more in object overhead than a few percent of it.
-_COALESCE = 1024
-
-# Headers of unmasked, unfragmented frames up to 125 bytes, by opcode and length.
-_SMALL_HEADERS = {opcode: [bytes((0x80 | opcode, n)) for n in range(126)]
-                  for opcode in (OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG)}
+Message = str | bytes
 
 
 class State(enum.IntEnum):
@@ -78,135 +66,6 @@ class State(enum.IntEnum):
 
 CONNECTING, OPEN, CLOSING, CLOSED = State
 
-# A close with one of these (1005: a close frame without a code) is normal.
-_OK_CODES = frozenset((CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY,
-                       CloseCode.NO_STATUS_RCVD))
-
-
-def _checkDuration(name: str, value: float | None) -> None:
-    if value is not None and (not isinstance(value, (int, float)) or value <= 0):
-        raise ValueError(f"{name} must be a positive number of seconds or None")
-
-
-def _checkSize(name: str, value: int | None) -> None:
-    if value is not None and (not isinstance(value, int) or value <= 0):
-        raise ValueError(f"{name} must be a positive number of bytes or None")
-
-
-class Options:
-    """
-    The settings a factory shares with all its connections.
-
-    Every duration is in seconds and every size in bytes; C{None} disables a
-    limit or a timer.
-
-    @ivar maxSize: largest message accepted (after decompression); exactly
-        C{maxSize} bytes is allowed. A larger one fails the connection with
-        1009. Default 1 MiB: a peer cannot make us buffer more than this per
-        connection.
-    @ivar maxQueue: how many received messages may wait for L{recv
-        <WebSocketProtocol.recv>} before we stop reading from the socket.
-        Default 16.
-    @ivar writeLimit: high-water mark of the transport's write buffer: above
-        it, L{send <WebSocketProtocol.send>} Deferreds wait and we stop
-        reading too. Default 64 KiB. Twisted's TCP transports also read
-        this many bytes at a time, so a smaller limit costs throughput on
-        large messages (32 KiB: about 40% more CPU per MB).
-    @ivar openTimeout: limit on the opening handshake. Default 10 s.
-    @ivar closeTimeout: limit on the closing handshake, and on the wait for
-        the server to close TCP after it. Default 10 s.
-    @ivar pingInterval: send a keepalive ping this long after the last one
-        was answered. Default 20 s.
-    @ivar pingTimeout: fail the connection with 1011 if a keepalive ping is
-        not answered within this time. Default 20 s.
-    @ivar subprotocols: subprotocols offered (client) or supported, in order
-        of preference (server). Default none.
-    @ivar extensions: extension factories (L{txws.extensions}), in order of
-        preference. Default none besides what C{compression} adds.
-    @ivar compression: C{"deflate"} (the default) negotiates
-        permessage-deflate (RFC 7692) with a 2**12-byte window and memLevel 5,
-        to keep memory low; pass a factory from
-        L{txws.extensions.permessage_deflate} in C{extensions} to tune it.
-        C{None} turns compression off.
-    @ivar reactor: the reactor (an L{IReactorTime} at least) used for timers;
-        default the global reactor.
-    """
-
-    __slots__ = (
-        "maxSize", "maxQueue", "writeLimit", "openTimeout", "closeTimeout",
-        "pingInterval", "pingTimeout", "subprotocols", "extensions", "compression",
-        "reactor",
-    )
-
-    def __init__(
-        self,
-        *,
-        maxSize: int | None = 2**20,
-        maxQueue: int | None = 16,
-        writeLimit: int | None = 2**16,
-        openTimeout: float | None = 10.0,
-        closeTimeout: float | None = 10.0,
-        pingInterval: float | None = 20.0,
-        pingTimeout: float | None = 20.0,
-        subprotocols: Sequence[str] = (),
-        extensions: Sequence[ServerExtensionFactory | ClientExtensionFactory] = (),
-        compression: str | None = "deflate",
-        reactor: IReactorTime | None = None,
-    ) -> None:
-        _checkSize("maxSize", maxSize)
-        _checkSize("maxQueue", maxQueue)
-        _checkSize("writeLimit", writeLimit)
-        for name, value in (("openTimeout", openTimeout),
-                            ("closeTimeout", closeTimeout),
-                            ("pingInterval", pingInterval),
-                            ("pingTimeout", pingTimeout)):
-            _checkDuration(name, value)
-        if isinstance(subprotocols, str):
-            raise TypeError("subprotocols must be a sequence of strings")
-        for name in subprotocols:
-            checkToken(name, "subprotocols")
-        self.maxSize = maxSize
-        self.maxQueue = maxQueue
-        self.writeLimit = writeLimit
-        self.openTimeout = openTimeout
-        self.closeTimeout = closeTimeout
-        self.pingInterval = pingInterval
-        self.pingTimeout = pingTimeout
-        if compression not in ("deflate", None):
-            raise ValueError('compression must be "deflate" or None')
-        self.subprotocols = list(subprotocols)
-        self.extensions = list(extensions)
-        if compression == "deflate" and not any(
-                e.name == "permessage-deflate" for e in self.extensions):
-            deflate = self._defaultDeflate()
-            if deflate is not None:
-                self.extensions.append(deflate)
-        self.compression = compression
-        self.reactor = reactor
-
-    def _defaultDeflate(self) -> ServerExtensionFactory | ClientExtensionFactory | None:
-        """The permessage-deflate factory that compression="deflate" adds."""
-        return None
-
-    def getReactor(self) -> Any:
-        if self.reactor is None:
-            from twisted.internet import reactor
-
-            self.reactor = reactor
-        return self.reactor
-
-
-def _setWriteLimit(transport: Any, limit: int) -> None:
-    # Twisted's file-descriptor transports pause their producer when more
-    # than bufferSize bytes wait; under TLS that is the transport beneath.
-    for _ in range(3):
-        if transport is None:
-            return
-        if hasattr(transport, "bufferSize"):
-            transport.bufferSize = limit
-            return
-        transport = getattr(transport, "transport", None)
-
 
 @implementer(IPushProducer)
 class WebSocketProtocol(Protocol):
@@ -214,8 +73,13 @@ class WebSocketProtocol(Protocol):
     A WebSocket connection: the common part of the server and the client.
 
     Read messages with L{recv} or C{async for}, or override
-    L{messageReceived} for callback-style code; send with L{send}. See
-    DESIGN.md for the whole API.
+    L{messageReceived} for callback-style code; send with L{send}.
+
+    @ivar readers: the queue of readers waiting for a message, first first:
+        a L{txws.readers.Reader} appended here is given the next message
+        that nobody else waits for (the handler driver waits so).
+    @ivar readSincePing: set whenever bytes arrive; the keepalive clears it
+        when it pings (any bytes are a sign of life).
     """
 
     isClient = False
@@ -225,87 +89,68 @@ class WebSocketProtocol(Protocol):
     # Slots, not a __dict__: an idle connection should cost little.
     __slots__ = (
         "options", "state", "_request", "_response", "_heads", "subprotocol",
-        "extensions", "latency", "closeCode", "closeReason", "clock",
-        "_dataReceived", "_parser", "_sentClose", "_inputClosed", "_openTimer",
-        "_closeTimer", "_pingTimer", "_textDecoder", "_parts", "_text", "_decodedSize",
-        "_queuePaused", "_writePaused", "_readingPaused", "_heardSincePing", "_producing", "_sendLock", "_queue",
-        "_recvWaiters", "_sendWaiters", "_pings", "_closeWaiters", "_driverWaits",
+        "extensions", "latency", "clock", "readSincePing", "_parser", "_writer",
+        "_gate", "_closing", "_assembler", "_keepalive", "_pings", "_openTimer",
+        "_closeTimer", "_producing", "_queue", "readers", "_closeWaiters",
+        "_driverWaits",
     )
 
     def __init__(self) -> None:
         self.options = self.defaultOptions
         self.state = CONNECTING
-        self._request: Any = None
-        self._response: Any = None
+        self._request: Request | None = None
+        self._response: Response | None = None
         # The handshake's raw request and response heads, parsed again only
         # if asked for: they cost far less memory than parsed objects.
         self._heads: tuple[bytes, bytes] | None = None
         self.subprotocol: str | None = None
         self.extensions: Sequence[Extension] = ()
         self.latency = 0.0
-        self.closeCode: int | None = None
-        self.closeReason: str | None = None
         self.clock: Any = None
-        self._dataReceived = _discard
+        self.readSincePing = False
         self._parser: Parser | None = None
-        self._sentClose: Close | None = None
-        self._inputClosed = False
-        self._openTimer: Any = None
-        self._closeTimer: Any = None
-        self._pingTimer: Any = None
-        self._textDecoder: Any = None
-        self._parts: list | None = None
-        self._text = False
-        self._decodedSize = 0
-        self._queuePaused = False
-        self._writePaused = False
-        self._readingPaused = False
-        self._heardSincePing = False
+        self._writer: FrameWriter | None = None
+        self._gate = ReadGate()
+        self._closing: ClosingHandshake | None = None
+        self._assembler: MessageAssembler | None = None
+        self._keepalive: Keepalive | None = None
+        self._pings: Pings | None = None
+        self._openTimer: IDelayedCall | None = None
+        self._closeTimer: IDelayedCall | None = None
         self._producing = False
-        self._sendLock: defer.DeferredLock | None = None
-        self._queue: deque = deque()
-        # A list, not a deque: rarely more than one waiter, and an empty
+        self._queue: deque[Message] = deque()
+        # A list, not a deque: rarely more than one reader, and an empty
         # deque costs ten times the memory of an empty list.
-        self._recvWaiters: list[defer.Deferred] = []
+        self.readers: list[Reader | defer.Deferred[Any]] = []
         self._driverWaits = True
-        self._sendWaiters: list[defer.Deferred] = []
-        self._pings: dict[bytes, tuple[defer.Deferred, float]] = {}
-        self._closeWaiters: list[defer.Deferred] = []
+        self._closeWaiters: list[defer.Deferred[None]] = []
 
-    def dataReceived(self, data: bytes) -> None:
-        # The handshake, the frames, then nothing: _dataReceived changes.
-        self._dataReceived(data)
-
-    # -- Public API --------------------------------------------------------
+    # -- The handshake and the connection's state ----------------------------
 
     @property
-    def request(self) -> Any:
+    def request(self) -> Request | None:
         """The opening handshake's request (a L{txws.http.Request})."""
         if self._request is None and self._heads is not None:
-            from .http import parseRequest
-
             self._request = parseRequest(self._heads[0])
         return self._request
 
     @request.setter
-    def request(self, value: Any) -> None:
+    def request(self, value: Request | None) -> None:
         self._request = value
 
     @property
-    def response(self) -> Any:
+    def response(self) -> Response | None:
         """The opening handshake's response (a L{txws.http.Response})."""
         if self._response is None and self._heads is not None:
-            from .http import parseResponse
-
             self._response = parseResponse(self._heads[1])
         return self._response
 
     @response.setter
-    def response(self, value: Any) -> None:
+    def response(self, value: Response | None) -> None:
         self._response = value
 
-    def _keepHeads(self, request: bytes, response: bytes) -> None:
-        """Keep the handshake as bytes and drop the parsed objects."""
+    def keepHandshake(self, request: bytes, response: bytes) -> None:
+        """Keep the handshake as its raw heads and drop the parsed objects."""
         self._heads = (request, response)
         self._request = self._response = None
 
@@ -320,6 +165,22 @@ class WebSocketProtocol(Protocol):
         return self.state is CLOSED
 
     @property
+    def closeCode(self) -> int | None:
+        """The code of the peer's close frame; 1006 if the connection closed without one."""
+        closing = self._closing
+        if closing is not None and closing.received is not None:
+            return closing.received.code
+        return CloseCode.ABNORMAL_CLOSURE if self.state is CLOSED else None
+
+    @property
+    def closeReason(self) -> str | None:
+        """The reason in the peer's close frame; C{""} if it closed without one."""
+        closing = self._closing
+        if closing is not None and closing.received is not None:
+            return closing.received.reason
+        return "" if self.state is CLOSED else None
+
+    @property
     def localAddress(self) -> Any:
         return self.transport.getHost() if self.transport else None
 
@@ -327,7 +188,9 @@ class WebSocketProtocol(Protocol):
     def remoteAddress(self) -> Any:
         return self.transport.getPeer() if self.transport else None
 
-    def recv(self) -> defer.Deferred:
+    # -- Receiving ----------------------------------------------------------
+
+    def recv(self) -> defer.Deferred[Message]:
         """
         The next message: C{str} for text, C{bytes} for binary.
 
@@ -338,8 +201,8 @@ class WebSocketProtocol(Protocol):
             return defer.succeed(self._popMessage())
         if self.state is CLOSED:
             return defer.fail(self._closedError())
-        d = defer.Deferred(self._recvWaiters.remove)
-        self._recvWaiters.append(d)
+        d: defer.Deferred[Message] = defer.Deferred(self.readers.remove)
+        self.readers.append(d)
         return d
 
     def __aiter__(self) -> WebSocketProtocol:
@@ -348,21 +211,7 @@ class WebSocketProtocol(Protocol):
     def __anext__(self) -> NextMessage:
         return NextMessage(self)
 
-    def _popMessage(self) -> str | bytes:
-        queue = self._queue
-        message = queue.popleft()
-        if self._queuePaused and len(queue) <= self.options.maxQueue // 4:
-            self._queuePaused = False
-            self._resumeReading()
-        return message
-
-    def _wakeReaders(self) -> None:
-        """Hand queued messages to waiting readers."""
-        waiters = self._recvWaiters
-        while waiters and self._queue:
-            waiters.pop(0).callback(self._popMessage())
-
-    def messageReceived(self, message: str | bytes) -> None:
+    def messageReceived(self, message: Message) -> None:
         """
         Called with each complete message. The default keeps it for
         L{recv}; override it for callback-style code (and never call recv).
@@ -370,16 +219,38 @@ class WebSocketProtocol(Protocol):
         queue = self._queue
         queue.append(message)
         maxQueue = self.options.maxQueue
-        if maxQueue is not None and len(queue) >= maxQueue and not self._queuePaused:
-            self._queuePaused = True
-            self._pauseReading()
+        if maxQueue is not None and len(queue) >= maxQueue:
+            self._pause(QUEUE)
         # While a read is being parsed, waiting readers are woken once at its
         # end (or before a control frame), so that a handler reads the whole
         # batch without suspending between messages.
-        if self._recvWaiters and not (self._parser is not None and self._parser._parsing):
-            self._wakeReaders()
+        if self.readers:
+            parser = self._parser
+            if parser is None or not parser.parsing:
+                self._wakeReaders()
 
-    def send(self, message: str | bytes | Iterable | AsyncIterable) -> defer.Deferred:
+    @property
+    def pendingMessages(self) -> int:
+        """How many received messages wait to be read."""
+        return len(self._queue)
+
+    def _popMessage(self) -> Message:
+        queue = self._queue
+        message = queue.popleft()
+        if self._gate.reasons & QUEUE and len(queue) <= self.options.maxQueue // 4:  # type: ignore[operator]
+            self._resume(QUEUE)
+        return message
+
+    def _wakeReaders(self) -> None:
+        """Hand queued messages to waiting readers."""
+        readers = self.readers
+        while readers and self._queue:
+            readers.pop(0).callback(self._popMessage())
+
+    # -- Sending ------------------------------------------------------------
+
+    def send(self, message: Message | Iterable[Message] | AsyncIterable[Message]
+             ) -> defer.Deferred[None]:
         """
         Send a message: C{str} as text, bytes-like as binary, an iterable or
         async iterable of either as one fragmented message.
@@ -388,47 +259,36 @@ class WebSocketProtocol(Protocol):
         not asking us to pause; it errbacks with L{ConnectionClosed} if the
         connection is not open.
         """
-        lock = self._sendLock
-        if lock is not None and lock.locked:
-            # A fragmented message is being sent: wait for its end.
-            return lock.run(self._send, message)
-        return self._send(message)
-
-    def _send(self, message: Any) -> defer.Deferred:
-        if self.state is not OPEN:
+        writer = self._writer
+        if writer is None:
             return defer.fail(self._closedError())
-        if isinstance(message, str):
-            opcode, payload = OP_TEXT, message.encode("utf-8")
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            opcode, payload = OP_BINARY, message
-        elif isinstance(message, Mapping):
-            # Iterating would send its keys: surely not what was meant.
-            raise TypeError(f"cannot send a mapping ({type(message).__name__});"
-                            " encode it first (json.dumps, say)")
-        elif hasattr(message, "__aiter__"):
-            return defer.ensureDeferred(self._sendAsyncFragments(message))
-        elif hasattr(message, "__iter__"):
-            self._sendFragments(message)
-            return self._writable()
-        else:
-            raise TypeError(f"cannot send {type(message).__name__}")
-        if self.extensions:
-            self._sendData(opcode, payload)
-        else:
-            self._writeFrame(opcode, payload)
-        if self._writePaused:
-            return self._writable()
-        return defer.succeed(None)
+        if self.state is OPEN:
+            lock = writer.lock
+            if lock is None or not lock.locked:
+                if message.__class__ is str:
+                    opcode, payload = OP_TEXT, message.encode("utf-8")  # type: ignore[union-attr]
+                elif message.__class__ is bytes:
+                    opcode, payload = OP_BINARY, message
+                else:
+                    return writer.send(message)
+                if self.extensions:
+                    writer.writeData(opcode, payload)  # type: ignore[arg-type]
+                else:
+                    writer.writeFrame(opcode, payload)  # type: ignore[arg-type]
+                if writer.paused:
+                    return writer.writable()
+                return defer.succeed(None)
+        return writer.send(message)
 
-    def _writable(self) -> defer.Deferred:
-        """A Deferred fired once the transport does not ask us to pause."""
-        if not self._writePaused:
-            return defer.succeed(None)
-        d = defer.Deferred()
-        self._sendWaiters.append(d)
-        return d
+    def sendPrepared(self, prepared: PreparedMessage) -> bool:
+        """
+        Send a message prepared for many connections (L{txws.broadcast});
+        whether it was sent: not if the connection is not open, or its
+        transport asked it to pause.
+        """
+        return self._writer is not None and self._writer.sendPrepared(prepared)
 
-    def ping(self, data: str | bytes | None = None) -> defer.Deferred:
+    def ping(self, data: str | bytes | None = None) -> defer.Deferred[float]:
         """
         Send a ping; the Deferred fires with the round trip in seconds when
         the matching pong arrives (or a pong answering a later ping, RFC 6455
@@ -436,24 +296,23 @@ class WebSocketProtocol(Protocol):
         """
         if self.state is not OPEN:
             return defer.fail(self._closedError())
+        pings = self._pings
+        if pings is None:
+            pings = self._pings = Pings()
         if data is None:
-            data = os.urandom(4)
-            while data in self._pings:
-                data = os.urandom(4)
+            data = pings.newData()
         elif isinstance(data, str):
             data = data.encode("utf-8")
         else:
             data = bytes(data)
         if len(data) > 125:
             raise ValueError("ping data longer than 125 bytes")
-        if data in self._pings:
-            return defer.fail(InvalidState("a ping with the same data is already waiting"))
-        d = defer.Deferred(lambda _: self._pings.pop(data, None))
-        self._pings[data] = (d, self.clock.seconds())
-        self._writeFrame(OP_PING, data)
+        d = pings.expect(data, self.clock.seconds())
+        if not d.called:
+            self._writer.writeFrame(OP_PING, data)  # type: ignore[union-attr]
         return d
 
-    def pong(self, data: str | bytes = b"") -> defer.Deferred:
+    def pong(self, data: str | bytes = b"") -> defer.Deferred[None]:
         """Send an unsolicited pong (a unidirectional heartbeat, 5.5.3)."""
         if self.state is not OPEN:
             return defer.fail(self._closedError())
@@ -461,10 +320,12 @@ class WebSocketProtocol(Protocol):
             data = data.encode("utf-8")
         if len(data) > 125:
             raise ValueError("pong data longer than 125 bytes")
-        self._writeFrame(OP_PONG, bytes(data))
+        self._writer.writeFrame(OP_PONG, bytes(data))  # type: ignore[union-attr]
         return defer.succeed(None)
 
-    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> defer.Deferred:
+    # -- Closing ------------------------------------------------------------
+
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> defer.Deferred[None]:
         """
         Start the closing handshake; the Deferred fires when the TCP
         connection is gone (after C{closeTimeout}, it is aborted).
@@ -477,378 +338,68 @@ class WebSocketProtocol(Protocol):
             raise ValueError("close reason longer than 123 bytes")
         d = self.whenClosed()
         if self.state is OPEN:
-            self._sendClose(code, reason)
-            self.state = CLOSING
+            self._sendClose(self._closingHandshake().start(code, reason))
             self._startCloseTimer()
         elif self.state is CONNECTING and self.transport is not None:
             self.transport.abortConnection()
         return d
 
-    def whenClosed(self) -> defer.Deferred:
+    def whenClosed(self) -> defer.Deferred[None]:
         """A new Deferred, fired with None when the connection is closed."""
         if self.state is CLOSED:
             return defer.succeed(None)
-        d = defer.Deferred()
+        d: defer.Deferred[None] = defer.Deferred()
         self._closeWaiters.append(d)
         return d
 
-    def connectionOpen(self) -> None:
-        """Called once the opening handshake succeeded. Override at will."""
-
-    # -- IPushProducer: the transport tells us to stop or resume writing ----
-
-    def pauseProducing(self) -> None:
-        if not self._writePaused:
-            self._writePaused = True
-            self._pauseReading()
-
-    def resumeProducing(self) -> None:
-        if self._writePaused:
-            self._writePaused = False
-            self._resumeReading()
-            waiters, self._sendWaiters = self._sendWaiters, []
-            for d in waiters:
-                d.callback(None)
-
-    def stopProducing(self) -> None:
-        pass
-
-    # -- Twisted protocol --------------------------------------------------
-
-    def connectionMade(self) -> None:
-        self.clock = self.options.getReactor()
-        timeout = self.options.openTimeout
-        if timeout is not None:
-            self._openTimer = self.clock.callLater(timeout, self._openTimedOut)
-
-    def connectionLost(self, reason: Failure = None) -> None:
-        wasOpen = self.state is not CONNECTING
-        self.state = CLOSED
-        self._inputClosed = True
-        # Drop what refers back to us, so that reference counting frees the
-        # connection at once rather than leaving cycles to the collector.
-        self._dataReceived = _discard
-        parser = self._parser
-        if parser is not None:
-            parser.stop()
-            parser.callback = _discardFrame
-        for call in (self._openTimer, self._closeTimer, self._pingTimer):
-            if call is not None and call.active():
-                call.cancel()
-        self._openTimer = self._closeTimer = self._pingTimer = None
-        if self.closeCode is None:
-            self.closeCode = CloseCode.ABNORMAL_CLOSURE
-            self.closeReason = ""
-        if wasOpen:
-            self._connectionClosed()
-        if self._recvWaiters:
-            waiters, self._recvWaiters = self._recvWaiters, []
-            ok = self._closedOK()
-            for waiter in waiters:
-                if ok and getattr(waiter, "endsIteration", False):
-                    # The end of an async for loop: no exception to carry.
-                    waiter.callback(_END)
-                else:
-                    # No local name for the error: its traceback holds this
-                    # frame, which would make a cycle.
-                    waiter.errback(self._closedError())
-        if self._pings:
-            pings, self._pings = self._pings, {}
-            for d, _ in pings.values():
-                d.errback(self._closedError())
-        if self._sendWaiters:
-            waiters, self._sendWaiters = self._sendWaiters, []
-            for d in waiters:
-                d.errback(self._closedError())
-        if self._closeWaiters:
-            waiters, self._closeWaiters = self._closeWaiters, []
-            for d in waiters:
-                d.callback(None)
-
-    def _connectionClosed(self) -> None:
-        """Hook for subclasses: the connection, once open, is gone."""
-
-    # -- Opening ----------------------------------------------------------
-
-    def _open(self, leftover: bytes = b"") -> None:
-        """The handshake succeeded: switch to frames."""
-        if self._openTimer is not None and self._openTimer.active():
-            self._openTimer.cancel()
-        self._openTimer = None
-        options = self.options
-        rsv = 0
-        for extension in self.extensions:
-            rsv |= extension.rsvBits
-        self._parser = Parser(
-            self._frameReceived,
-            requireMask=not self.isClient,
-            maxSize=options.maxSize,
-            allowedRsv=rsv,
-            compressedRsv=rsv,
-        )
-        self.state = OPEN
-        self._dataReceived = self._framesReceived
-        transport = self.transport
-        if options.writeLimit is not None:
-            _setWriteLimit(transport, options.writeLimit)
-        transport.registerProducer(self, True)
-        self._producing = True
-        if options.pingInterval is not None:
-            self._pingTimer = self.clock.callLater(options.pingInterval, self._keepalive)
-        self._opened()
-        self.connectionOpen()
-        # Frames that came with the handshake are read only now, once the
-        # application had its chance to wait for them.
-        if leftover and self.state is OPEN:
-            self._framesReceived(leftover)
-
-    def _opened(self) -> None:
-        """Hook for subclasses: the connection is open, before any frame."""
-
-    def _openTimedOut(self) -> None:
-        self._openTimer = None
-        if self.state is CONNECTING:
-            log.info("Opening handshake with {peer} timed out", peer=self._peerText())
-            self._handshakeTimedOut()
-            self.transport.abortConnection()
-
-    def _handshakeTimedOut(self) -> None:
-        """Hook for subclasses: the opening handshake took too long."""
-
-    # -- Receiving --------------------------------------------------------
-
-    def _framesReceived(self, data: bytes) -> None:
-        self._feed(self._parser.feed, data)
-
-    def _feed(self, feed: Any, *data: bytes) -> None:
-        """Parse; then wake readers, before failing the connection if need be."""
-        try:
-            feed(*data)
-        except ProtocolError as e:
-            self._wakeReaders()
-            self._fail(e.closeCode, str(e))
-            return
-        except Exception:
-            log.failure("Error while handling data from {peer}", peer=self._peerText())
-            self._fail(CloseCode.INTERNAL_ERROR, "internal error")
-            return
-        if self._recvWaiters and self._queue:
-            self._wakeReaders()
-
-    def _frameReceived(self, opcode: int, end: bool, rsv: int, payload: bytes) -> None:
-        if opcode >= 8:
-            self._controlReceived(opcode, payload)
-            return
-        if self.extensions:
-            payload = self._decodeExtensions(opcode, end, rsv, payload)
-        if opcode:
-            if end:
-                # A whole message in one piece: the common case.
-                if opcode == OP_TEXT:
-                    try:
-                        message = payload.decode("utf-8")
-                    except UnicodeDecodeError:
-                        raise InvalidUTF8("invalid UTF-8 in text message") from None
-                    self.messageReceived(message)
-                else:
-                    self.messageReceived(payload)
-                return
-            self._parts = []
-            self._text = opcode == OP_TEXT
-            if self._text:
-                if self._textDecoder is None:
-                    self._textDecoder = codecs.getincrementaldecoder("utf-8")()
-                else:
-                    self._textDecoder.reset()
-        if self._text:
-            payload = self._decodeText(payload, end)
-        parts = self._parts
-        if len(payload) < _COALESCE and parts and len(parts[-1]) < _COALESCE:
-            # Small pieces are joined as they come, so that what a message in
-            # assembly holds is its payload and a small constant, however
-            # many fragments (even empty ones) it comes in.
-            tail = parts[-1]
-            if tail.__class__ is bytes:
-                parts[-1] = bytearray(tail)
-            parts[-1] += payload
-        else:
-            parts.append(payload)
-        if end:
-            self._parts = None
-            if self._text:
-                self.messageReceived("".join(parts))
-            else:
-                self.messageReceived(b"".join(parts))
-
-    def _decodeText(self, payload: bytes, end: bool) -> str:
-        decoder = self._textDecoder
-        try:
-            text = decoder.decode(payload, end)
-        except UnicodeDecodeError:
-            raise InvalidUTF8("invalid UTF-8 in text message") from None
-        if not end:
-            # CPython waits for a third byte before refusing a UTF-16
-            # surrogate (ED A0..BF); refuse it as soon as it is certain.
-            pending = decoder.getstate()[0]
-            if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
-                raise InvalidUTF8("invalid UTF-8 in text message")
-        return text
-
-    def _decodeExtensions(self, opcode: int, end: bool, rsv: int, payload: bytes) -> bytes:
-        start = opcode != OP_CONT
-        if start:
-            self._decodedSize = 0
-        maxSize = self.options.maxSize
-        budget = None if maxSize is None else maxSize - self._decodedSize
-        for extension in reversed(self.extensions):
-            payload = extension.decode(payload, rsv=rsv, start=start, end=end,
-                                       maxSize=budget)
-        self._decodedSize += len(payload)
-        return payload
-
-    def _controlReceived(self, opcode: int, payload: bytes) -> None:
-        if self._recvWaiters and self._queue:
-            # Messages before this frame are read before it is answered.
-            self._wakeReaders()
-        if opcode == OP_PING:
-            if self.state is OPEN:
-                self._writeFrame(OP_PONG, payload)
-        elif opcode == OP_PONG:
-            if payload in self._pings:
-                self._pongReceived(payload)
-        else:
-            self._closeReceived(Close.parse(payload), payload)
-
-    def _pongReceived(self, data: bytes) -> None:
-        now = self.clock.seconds()
-        acknowledged = []
-        for key, (_, sent) in self._pings.items():
-            acknowledged.append(key)
-            if key == data:
-                self.latency = now - sent
-                break
-        for key in acknowledged:
-            d, sent = self._pings.pop(key)
-            d.callback(now - sent)
-
-    def _closeReceived(self, close: Close, payload: bytes) -> None:
-        self.closeCode, self.closeReason = close.code, close.reason
-        self._stopInput()
-        if self.state is OPEN:
-            # Echo the code (5.5.1); an empty close is answered with one.
-            # Without a reason, the payload received is the one to send.
-            if close.reason:
-                self._sendClose(close.code)
-            else:
-                self._sentClose = close
-                self._writeFrame(OP_CLOSE, payload)
-            self.state = CLOSING
-        self._closeHandshakeDone()
-
-    # -- Sending ----------------------------------------------------------
-
-    def _writeFrame(self, opcode: int, payload: bytes, fin: bool = True, rsv: int = 0) -> None:
-        n = len(payload)
-        if self.isClient:
-            mask = os.urandom(4)
-            header = frameHeader(opcode, n, fin, rsv, mask)
-            payload = applyMask(payload, mask)
-        elif n < 126 and fin and not rsv:
-            header = _SMALL_HEADERS[opcode][n]
-        else:
-            header = frameHeader(opcode, n, fin, rsv)
-        if n < _SEQUENCE_THRESHOLD:
-            self.transport.write(header + payload)
-        else:
-            self.transport.writeSequence((header, payload))
-
-    def _sendData(self, opcode: int, payload: bytes, fin: bool = True,
-                  start: bool = True) -> None:
-        rsv = 0
-        if self.extensions:
-            for extension in self.extensions:
-                bits, payload = extension.encode(payload, start=start, end=fin)
-                rsv |= bits
-        self._writeFrame(opcode, payload, fin, rsv)
-
-    def _sendFragments(self, fragments: Iterable) -> None:
-        iterator = iter(fragments)
-        try:
-            current = next(iterator)
-        except StopIteration:
-            return
-        kind = _fragmentKind(current)
-        opcode = kind
-        for following in iterator:
-            if _fragmentKind(following) != kind:
-                raise TypeError("all fragments must be str, or all bytes-like")
-            self._sendData(opcode, _encodeFragment(current), False, opcode != OP_CONT)
-            opcode = OP_CONT
-            current = following
-        self._sendData(opcode, _encodeFragment(current), True, opcode != OP_CONT)
-
-    async def _sendAsyncFragments(self, fragments: AsyncIterable) -> None:
-        if self._sendLock is None:
-            self._sendLock = defer.DeferredLock()
-        await self._sendLock.acquire()
-        try:
-            iterator = fragments.__aiter__()
-            try:
-                current = await iterator.__anext__()
-            except StopAsyncIteration:
-                return
-            kind = _fragmentKind(current)
-            opcode = kind
-            async for following in iterator:
-                if _fragmentKind(following) != kind:
-                    raise TypeError("all fragments must be str, or all bytes-like")
-                if self.state is not OPEN:
-                    raise self._closedError()
-                self._sendData(opcode, _encodeFragment(current), False, opcode != OP_CONT)
-                opcode = OP_CONT
-                current = following
-                if self._writePaused:
-                    d = defer.Deferred()
-                    self._sendWaiters.append(d)
-                    await d
-            if self.state is not OPEN:
-                raise self._closedError()
-            self._sendData(opcode, _encodeFragment(current), True, opcode != OP_CONT)
-        finally:
-            self._sendLock.release()
-
-    # -- Closing ----------------------------------------------------------
-
-    def _sendClose(self, code: int, reason: str = "") -> None:
-        close = Close(code, reason)
-        self._sentClose = close
-        self._writeFrame(OP_CLOSE, close.serialize())
-
-    def _stopInput(self) -> None:
-        """Ignore everything the peer sends from now on."""
-        self._inputClosed = True
-        if self._parser is not None:
-            self._parser.stop()
-        self._dataReceived = _discard
-
-    def _fail(self, code: int, reason: str) -> None:
-        """Fail the connection (RFC 6455, 7.1.7) with close code C{code}."""
+    def failConnection(self, code: int, reason: str) -> None:
+        """
+        Fail the connection (RFC 6455, 7.1.7): read nothing more, send a
+        close frame with C{code} and C{reason} (cut to fit) if none was
+        sent, and close.
+        """
         if self.state is CLOSED:
             return
         log.info("Failing WebSocket connection with {peer}: {code} {reason}",
-                 peer=self._peerText(), code=code, reason=reason)
+                 peer=peerText(self.transport), code=code, reason=reason)
         self._stopInput()
-        if self.state is OPEN:
-            self._sendClose(code, reason.encode("utf-8")[:123].decode("utf-8", "ignore"))
-            self.state = CLOSING
+        payload = self._closingHandshake().fail(code, reason, self.state is OPEN)
+        if payload is not None:
+            self._sendClose(payload)
         self._closeHandshakeDone()
 
+    def closeTransport(self) -> None:
+        """Close TCP, and abort it if it is not gone within C{closeTimeout}."""
+        self._loseConnection()
+        self._startCloseTimer()
+
+    def _closingHandshake(self) -> ClosingHandshake:
+        closing = self._closing
+        if closing is None:
+            closing = self._closing = ClosingHandshake(self.isClient)
+        return closing
+
+    def _closedError(self) -> ConnectionClosed:
+        return self._closingHandshake().error()
+
+    def _closeReceived(self, close: Close, payload: bytes) -> None:
+        self._stopInput()
+        echo = self._closingHandshake().receive(close, payload, self.state is OPEN)
+        if echo is not None:
+            self._sendClose(echo)
+        self._closeHandshakeDone()
+
+    def _sendClose(self, payload: bytes) -> None:
+        """Send our close frame: the connection is no longer open."""
+        writer = self._writer
+        assert writer is not None and self._closing is not None
+        writer.writeFrame(OP_CLOSE, payload)
+        writer.closing = self._closing
+        self.state = CLOSING
+
     def _closeHandshakeDone(self) -> None:
-        """
-        Close frames were exchanged (or we gave up on the peer): the server
-        closes TCP at once (7.1.1); a client waits for the server to.
-        """
-        if not self.isClient:
+        """Close frames were exchanged (or we gave up on the peer)."""
+        if self._closingHandshake().closesTCP:
             self._loseConnection()
         self._startCloseTimer()
 
@@ -870,69 +421,10 @@ class WebSocketProtocol(Protocol):
         self._closeTimer = None
         if self.state is not CLOSED:
             log.info("Closing handshake with {peer} timed out; aborting",
-                     peer=self._peerText())
+                     peer=peerText(self.transport))
             self.transport.abortConnection()
 
-    def _closedOK(self) -> bool:
-        """Whether the connection closed normally, as far as it has closed."""
-        code = self.closeCode if self.closeCode is not None else CloseCode.ABNORMAL_CLOSURE
-        sent = self._sentClose
-        return code in _OK_CODES and (sent is None or sent.code in _OK_CODES)
-
-    def _closedError(self) -> ConnectionClosed:
-        code = self.closeCode if self.closeCode is not None else CloseCode.ABNORMAL_CLOSURE
-        reason = self.closeReason or ""
-        sent = self._sentClose
-        cls = ConnectionClosedOK if self._closedOK() else ConnectionClosedError
-        return cls(code, reason,
-                   sent.code if sent is not None else None,
-                   sent.reason if sent is not None else None)
-
-    # -- Keepalive --------------------------------------------------------
-
-    def _keepalive(self) -> None:
-        self._pingTimer = None
-        if self.state is not OPEN:
-            return
-        sent = self.clock.seconds()
-        d = self.ping()
-        timeout = self.options.pingTimeout
-        if timeout is not None:
-            self._listenForLife()
-            self._pingTimer = self.clock.callLater(timeout, self._pingTimedOut)
-
-        def answered(rtt: float) -> None:
-            if self._pingTimer is not None and self._pingTimer.active():
-                self._pingTimer.cancel()
-            if self.state is OPEN:
-                wait = max(0.0, self.options.pingInterval - (self.clock.seconds() - sent))
-                self._pingTimer = self.clock.callLater(wait, self._keepalive)
-
-        d.addCallbacks(answered, lambda failure: None)
-
-    def _listenForLife(self) -> None:
-        """Note the next read, at the cost of one swap, not one per read."""
-        self._heardSincePing = False
-        if self._dataReceived == self._framesReceived:
-            self._dataReceived = self._framesReceivedAlive
-
-    def _framesReceivedAlive(self, data: bytes) -> None:
-        self._heardSincePing = True
-        self._dataReceived = self._framesReceived
-        self._framesReceived(data)
-
-    def _pingTimedOut(self) -> None:
-        self._pingTimer = None
-        if self._heardSincePing and self.state is OPEN:
-            # The peer is sending: its pong may be behind a large message
-            # that arrives slowly. Any bytes received are a sign of life.
-            self._listenForLife()
-            self._pingTimer = self.clock.callLater(self.options.pingTimeout,
-                                                   self._pingTimedOut)
-            return
-        self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-
-    # -- Read flow control ------------------------------------------------
+    # -- Read flow control --------------------------------------------------
 
     def pauseReading(self) -> None:
         """
@@ -940,43 +432,225 @@ class WebSocketProtocol(Protocol):
         L{resumeReading}: reading resumes only when neither the application
         nor the queue nor the write buffer has a reason left to pause it.
         """
-        if not self._readingPaused:
-            self._readingPaused = True
-            self._pauseReading()
+        self._pause(APPLICATION)
 
     def resumeReading(self) -> None:
         """Undo L{pauseReading}."""
-        if self._readingPaused:
-            self._readingPaused = False
-            self._resumeReading()
+        self._resume(APPLICATION)
 
-    def _pauseReading(self) -> None:
-        if self._inputClosed:
-            return
-        if (self._queuePaused or self._readingPaused) and self._parser is not None:
-            self._parser.paused = True
-        if self.transport is not None:
+    def _pause(self, reason: int) -> None:
+        gate = self._gate
+        if gate.pause(reason) and self.transport is not None:
             self.transport.pauseProducing()
+        if gate.holdsMessages and self._parser is not None:
+            self._parser.paused = True
 
-    def _resumeReading(self) -> None:
-        # Each reason to pause is cleared by its owner; the last one resumes.
-        if self._queuePaused or self._writePaused or self._readingPaused or self._inputClosed:
+    def _resume(self, reason: int) -> None:
+        if not self._gate.resume(reason):
             return
         if self.transport is not None:
             self.transport.resumeProducing()
-        if self._parser is not None and self._parser.paused:
-            self._feed(self._parser.resume)
+        parser = self._parser
+        if parser is not None and parser.paused:
+            try:
+                parser.resume()
+            except Exception as e:
+                self._parseFailed(e)
+                return
+            if self.readers and self._queue:
+                self._wakeReaders()
 
-    def _peerText(self) -> str:
+    def _stopInput(self) -> None:
+        """Ignore everything the peer sends from now on."""
+        if self._gate.reasons and self.transport is not None:
+            # Read on, so that the peer closing TCP is seen; nothing is parsed.
+            self.transport.resumeProducing()
+        self._gate.close()
+        if self._parser is not None:
+            self._parser.stop()
+
+    # -- IPushProducer: the transport tells us to stop or resume writing ----
+
+    def pauseProducing(self) -> None:
+        if self._writer is not None and self._writer.pause():
+            self._pause(WRITE)
+
+    def resumeProducing(self) -> None:
+        if self._writer is not None and self._writer.paused:
+            self._resume(WRITE)
+            self._writer.resume()
+
+    def stopProducing(self) -> None:
+        pass
+
+    # -- Hooks ----------------------------------------------------------------
+
+    def handshakeDataReceived(self, data: bytes) -> None:
+        """Bytes before the connection is open: the sides read the handshake."""
+
+    def handshakeDone(self) -> None:
+        """Hook for the sides: the connection is open, before any frame."""
+
+    def connectionOpen(self) -> None:
+        """Called once the opening handshake succeeded. Override at will."""
+
+    def handshakeTimedOut(self) -> None:
+        """Hook for the sides: the opening handshake took too long."""
+
+    def connectionClosed(self) -> None:
+        """
+        Hook: the connection, once open, is gone (its readers are told next).
+        Subclasses that override it call it too.
+        """
+
+    # -- Twisted protocol -----------------------------------------------------
+
+    def connectionMade(self) -> None:
+        self.clock = self.options.getReactor()
+        timeout = self.options.openTimeout
+        if timeout is not None:
+            self._openTimer = self.clock.callLater(timeout, self._openTimedOut)
+
+    def dataReceived(self, data: bytes) -> None:
+        parser = self._parser
+        if parser is None:
+            self.handshakeDataReceived(data)
+            return
+        self.readSincePing = True
         try:
-            peer = self.transport.getPeer()
-        except Exception:
-            return "peer"
-        host = getattr(peer, "host", None)
-        port = getattr(peer, "port", None)
-        if host is None:
-            return str(peer)
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            parser.feed(data)
+        except Exception as e:
+            self._parseFailed(e)
+            return
+        if self.readers and self._queue:
+            self._wakeReaders()
+
+    def connectionLost(self, reason: Failure | None = None) -> None:  # type: ignore[override]
+        wasOpen = self.state is not CONNECTING
+        self.state = CLOSED
+        self._gate.close()
+        parser = self._parser
+        if parser is not None:
+            # Drop what refers back to us, so that reference counting frees
+            # the connection at once rather than leaving cycles to the
+            # collector.
+            parser.stop()
+            parser.callback = _discardFrame
+        for call in (self._openTimer, self._closeTimer):
+            if call is not None and call.active():
+                call.cancel()
+        self._openTimer = self._closeTimer = None
+        if self._keepalive is not None:
+            self._keepalive.stop()
+            self._keepalive = None
+        self._assembler = None
+        if wasOpen:
+            self.connectionClosed()
+        if self.readers:
+            readers, self.readers = self.readers, []
+            ok = self._closingHandshake().ok
+            for reader in readers:
+                if ok and getattr(reader, "endsIteration", False):
+                    # The end of an async for loop: no exception to carry.
+                    reader.callback(END)
+                else:
+                    # No local name for the error: its traceback holds this
+                    # frame, which would make a cycle.
+                    reader.errback(self._closedError())
+        if self._pings is not None:
+            self._pings.stop(self._closedError())
+        if self._writer is not None:
+            self._writer.stop(self._closingHandshake())
+        if self._closeWaiters:
+            waiters, self._closeWaiters = self._closeWaiters, []
+            for d in waiters:
+                d.callback(None)
+
+    # -- Opening --------------------------------------------------------------
+
+    def switchToFrames(self, leftover: bytes = b"") -> None:
+        """The sides call this once the handshake succeeded: frames from now on."""
+        if self._openTimer is not None and self._openTimer.active():
+            self._openTimer.cancel()
+        self._openTimer = None
+        options = self.options
+        rsv = 0
+        for extension in self.extensions:
+            rsv |= extension.rsvBits
+        self._parser = Parser(self._frameReceived, requireMask=not self.isClient,
+                              maxSize=options.maxSize, allowedRsv=rsv, compressedRsv=rsv)
+        transport = self.transport
+        self._writer = FrameWriter(transport, self.isClient, self.extensions)
+        self.state = OPEN
+        if options.writeLimit is not None:
+            setWriteLimit(transport, options.writeLimit)
+        transport.registerProducer(self, True)
+        self._producing = True
+        if options.pingInterval is not None:
+            self._keepalive = Keepalive(self, self.clock, options.pingInterval,
+                                        options.pingTimeout)
+        self.handshakeDone()
+        self.connectionOpen()
+        # Frames that came with the handshake are read only now, once the
+        # application had its chance to wait for them.
+        if leftover and self.state is OPEN:
+            self.dataReceived(leftover)
+
+    def _openTimedOut(self) -> None:
+        self._openTimer = None
+        if self.state is CONNECTING:
+            log.info("Opening handshake with {peer} timed out", peer=peerText(self.transport))
+            self.handshakeTimedOut()
+            self.transport.abortConnection()
+
+    # -- Frames in --------------------------------------------------------------
+
+    def _parseFailed(self, error: Exception) -> None:
+        """Parsing raised: wake readers, then fail the connection."""
+        if isinstance(error, ProtocolError):
+            self._wakeReaders()
+            self.failConnection(error.closeCode, str(error))
+            return
+        log.failure("Error while handling data from {peer}", Failure(error),
+                    peer=peerText(self.transport))
+        self.failConnection(CloseCode.INTERNAL_ERROR, "internal error")
+
+    def _frameReceived(self, opcode: int, end: bool, rsv: int, payload: bytes) -> None:
+        if opcode >= 8:
+            self._controlReceived(opcode, payload)
+        elif end and opcode and not self.extensions:
+            # A whole message in one piece: the common case.
+            if opcode == OP_TEXT:
+                try:
+                    message: Message = payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise InvalidUTF8("invalid UTF-8 in text message") from None
+                self.messageReceived(message)
+            else:
+                self.messageReceived(payload)
+        else:
+            assembler = self._assembler
+            if assembler is None:
+                assembler = self._assembler = MessageAssembler(self.extensions,
+                                                               self.options.maxSize)
+            message = assembler.feed(opcode, end, rsv, payload)
+            if message is not None:
+                self.messageReceived(message)
+
+    def _controlReceived(self, opcode: int, payload: bytes) -> None:
+        if self.readers and self._queue:
+            # Messages before this frame are read before it is answered.
+            self._wakeReaders()
+        if opcode == OP_PING:
+            if self.state is OPEN:
+                self._writer.writeFrame(OP_PONG, payload)  # type: ignore[union-attr]
+        elif opcode == OP_PONG:
+            if self._pings is not None:
+                latency = self._pings.pongReceived(payload, self.clock.seconds())
+                if latency is not None:
+                    self.latency = latency
+        else:
+            self._closeReceived(Close.parse(payload), payload)
 
 
 class NextMessage:
@@ -994,53 +668,24 @@ class NextMessage:
     def __init__(self, ws: WebSocketProtocol) -> None:
         self.ws = ws
 
-    def __await__(self) -> Any:
+    def __await__(self) -> Generator[Any, Any, Message]:
         ws = self.ws
         if ws._queue:
             return ws._popMessage()
         if ws.state is CLOSED:
-            if ws._closedOK():
+            if ws._closingHandshake().ok:
                 raise StopAsyncIteration
             raise ws._closedError()
         result = (yield self) if ws._driverWaits else self
         if result is self:
             ws._driverWaits = False
-            waiter = _IterationWaiter(ws._recvWaiters.remove)
-            ws._recvWaiters.append(waiter)
+            waiter: IterationWaiter = IterationWaiter(ws.readers.remove)
+            ws.readers.append(waiter)
             result = yield from waiter.__await__()
-        if result is _END:
+        if result is END:
             raise StopAsyncIteration
-        return result
-
-
-_END: Any = object()
-
-
-def _discard(data: bytes) -> None:
-    """C{_dataReceived} before the handshake and after the input closed."""
+        return result  # type: ignore[no-any-return]
 
 
 def _discardFrame(opcode: int, end: bool, rsv: int, payload: bytes) -> None:
     """The parser's callback once the connection is gone."""
-
-
-class _IterationWaiter(defer.Deferred):
-    """
-    A reader for C{async for} under another driver: a normal close fires it
-    with C{_END}, which ends the loop without the cost of an exception
-    through Twisted.
-    """
-
-    endsIteration = True
-
-
-def _fragmentKind(fragment: object) -> int:
-    if isinstance(fragment, str):
-        return OP_TEXT
-    if isinstance(fragment, (bytes, bytearray, memoryview)):
-        return OP_BINARY
-    raise TypeError(f"cannot send a fragment of type {type(fragment).__name__}")
-
-
-def _encodeFragment(fragment: str | bytes) -> bytes:
-    return fragment.encode("utf-8") if isinstance(fragment, str) else fragment

@@ -8,15 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.logger import Logger
+from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from .handshake import parseTokens
 from .http import Headers
 from .http import Request as HandshakeRequest
-from .server import Handler, WebSocketServerFactory
+from .server import Handler, WebSocketServerFactory, WebSocketServerProtocol
 
-__all__ = ["WebSocketResource"]
+__all__ = ["WebSocketResource", "takeOverChannel"]
 
 log = Logger()
 
@@ -67,16 +68,7 @@ class WebSocketResource(Resource):
         channel = request.channel
         transport = channel.transport
         protocol = self.factory.buildProtocol(transport.getPeer())
-        # Take the connection over from the HTTP channel: from now on its
-        # bytes (including any that came with this request) are ours.
-        transport.unregisterProducer()  # the channel registered itself
-        # (Through lambdas: the protocol swaps its dataReceived once open.)
-        channel.dataReceived = lambda data: protocol.dataReceived(data)
-        channel.rawDataReceived = lambda data: protocol.dataReceived(data)
-        channel.connectionLost = lambda reason: protocol.connectionLost(reason)
-        channel.setTimeout(None)
-        pending = b"".join(getattr(channel, "_dataBuffer", []))
-        channel._dataBuffer = []
+        pending = takeOverChannel(channel, protocol)
         protocol.makeConnection(transport)
         transport.resumeProducing()  # in case the channel paused reading
         headers = Headers([(name.decode("latin-1"), value.decode("latin-1"))
@@ -84,7 +76,33 @@ class WebSocketResource(Resource):
                            for value in values])
         handshake = HandshakeRequest(request.uri.decode("latin-1"), headers,
                                      request.method.decode("latin-1"))
-        protocol._requestReceived(handshake)
+        protocol.requestReceived(handshake)
         if pending:
             protocol.dataReceived(pending)
         return NOT_DONE_YET
+
+
+def takeOverChannel(channel: HTTPChannel, protocol: WebSocketServerProtocol) -> bytes:
+    """
+    Take the connection of C{channel} over for C{protocol}: from now on its
+    bytes, and its end, go to C{protocol}. Returns the bytes the channel
+    had received and not yet parsed (sent after the request, with it).
+
+    Twisted has no public API for this. It relies on what
+    C{tests/test_resource.py} checks of Twisted's L{HTTPChannel}:
+      - the channel registered itself as its transport's producer;
+      - its C{dataReceived}, C{rawDataReceived} and C{connectionLost} are
+        looked up on the instance, so that assigning them redirects them;
+      - C{setTimeout(None)} turns its idle timeout off (TimeoutMixin);
+      - C{_dataBuffer} (private) is the list of bytes it held back while
+        paused.
+    """
+    channel.transport.unregisterProducer()
+    # Through lambdas: the protocol changes what it does with bytes once open.
+    channel.dataReceived = lambda data: protocol.dataReceived(data)  # type: ignore[method-assign]
+    channel.rawDataReceived = lambda data: protocol.dataReceived(data)  # type: ignore[method-assign]
+    channel.connectionLost = lambda reason: protocol.connectionLost(reason)  # type: ignore[method-assign]
+    channel.setTimeout(None)
+    pending = b"".join(getattr(channel, "_dataBuffer", []))
+    channel._dataBuffer = []
+    return pending

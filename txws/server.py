@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ._driver import runHandler
+from ._log import peerText
 from ._version import __version__
 from .exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 from .extensions import negotiateServer
@@ -96,8 +97,7 @@ class ServerOptions(Options):
         self.serverHeader = serverHeader
         self.maxConnections = maxConnections
 
-
-    def _defaultDeflate(self) -> ServerPerMessageDeflateFactory:
+    def defaultDeflate(self) -> ServerPerMessageDeflateFactory:
         return ServerPerMessageDeflateFactory()
 
 
@@ -105,18 +105,21 @@ class WebSocketServerProtocol(WebSocketProtocol):
     """
     The server side of a connection: reads the upgrade request, answers it,
     then runs the factory's handler (or L{connectionOpen}, if overridden).
+
+    @ivar handlerResult: once the handler started, the Deferred of its
+        outcome; cancelling it cancels the handler.
     """
 
     isClient = False
     defaultOptions = ServerOptions()
 
-    __slots__ = ("factory", "_handlerDeferred", "_requestBuffer", "_requestParsed",
+    __slots__ = ("factory", "handlerResult", "_requestBuffer", "_requestParsed",
                  "_requestHead")
 
     def __init__(self) -> None:
         super().__init__()
         self.factory: WebSocketServerFactory | None = None
-        self._handlerDeferred: defer.Deferred | None = None
+        self.handlerResult: defer.Deferred | None = None
         self._requestBuffer: bytearray | None = None
         self._requestParsed = False
         self._requestHead: bytes | None = None
@@ -124,9 +127,8 @@ class WebSocketServerProtocol(WebSocketProtocol):
     def connectionMade(self) -> None:
         super().connectionMade()
         self._requestBuffer = bytearray()
-        self._dataReceived = self._requestDataReceived
 
-    def _requestDataReceived(self, data: bytes) -> None:
+    def handshakeDataReceived(self, data: bytes) -> None:
         """Read the upgrade request; after it, frames go to the parser."""
         buf = self._requestBuffer
         if buf is None:
@@ -157,10 +159,10 @@ class WebSocketServerProtocol(WebSocketProtocol):
             self._reject(e)
             return
         self._requestHead = head
-        self._requestReceived(request)
+        self.requestReceived(request)
 
-    def _requestReceived(self, request: Request) -> None:
-        """A whole request head arrived (or came from twisted.web)."""
+    def requestReceived(self, request: Request) -> None:
+        """A whole request head arrived (or came from L{txws.resource})."""
         self._requestParsed = True
         self.request = request
         processRequest = self.options.processRequest
@@ -198,7 +200,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
             return
         try:
             headers = request.headers
-            offered = parseTokens(headers._values("sec-websocket-protocol"),
+            offered = parseTokens(headers.fieldValues("sec-websocket-protocol"),
                                   "Sec-WebSocket-Protocol")
             if options.selectSubprotocol is not None:
                 subprotocol = options.selectSubprotocol(self, offered)
@@ -209,7 +211,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
                 raise ValueError(f"selectSubprotocol chose {subprotocol!r},"
                                  f" which the client did not offer ({offered})")
             extensionHeader, extensions = negotiateServer(
-                headers._values("sec-websocket-extensions"), options.extensions)
+                headers.fieldValues("sec-websocket-extensions"), options.extensions)
         except InvalidHandshake as e:
             self._reject(e)
             return
@@ -231,17 +233,17 @@ class WebSocketServerProtocol(WebSocketProtocol):
         self.extensions = extensions
         self.transport.write(head)
         if self._requestHead is not None:
-            self._keepHeads(self._requestHead, head)
+            self.keepHandshake(self._requestHead, head)
             self._requestHead = None
         leftover = bytes(self._requestBuffer)
         self._requestBuffer = None
         if factory is not None:
             factory.connections.add(self)
-        self._open(leftover)
+        self.switchToFrames(leftover)
 
     def _handshakeError(self, failure: Failure) -> None:
         log.failure("Error in the opening handshake with {peer}", failure,
-                    peer=self._peerText())
+                    peer=peerText(self.transport))
         if self.state is CONNECTING and self.transport is not None:
             self._refuse(errorResponse(500, "Failed to open a WebSocket connection."),
                          "internal error")
@@ -251,7 +253,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
 
     def _refuse(self, response: Response, why: str) -> None:
         log.info("Refused WebSocket handshake from {peer}: {status} {why}",
-                 peer=self._peerText(), status=response.status, why=why)
+                 peer=peerText(self.transport), status=response.status, why=why)
         self._requestBuffer = None
         if "Content-Length" not in response.headers:
             response.headers.add("Content-Length", str(len(response.body)))
@@ -261,11 +263,10 @@ class WebSocketServerProtocol(WebSocketProtocol):
             head = response.serialize()
         except (TypeError, ValueError):
             # A response from processRequest that cannot be sent as it is.
-            log.failure("Cannot send the response refusing {peer}", peer=self._peerText())
+            log.failure("Cannot send the response refusing {peer}", peer=peerText(self.transport))
             head = errorResponse(500, "Failed to open a WebSocket connection.").serialize()
         self.transport.write(head)
-        self.transport.loseConnection()
-        self._startCloseTimer()
+        self.closeTransport()
 
     def connectionOpen(self) -> None:
         """Run the factory's handler, if it has one."""
@@ -274,7 +275,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
             return
         d = runHandler(handler, self)
         d.addCallbacks(self._handlerDone, self._handlerFailed)
-        self._handlerDeferred = d
+        self.handlerResult = d
 
     def _handlerDone(self, result: object) -> None:
         if self.state is OPEN:
@@ -288,15 +289,15 @@ class WebSocketServerProtocol(WebSocketProtocol):
             failure.value.__traceback__ = None
             return
         log.failure("Error in WebSocket handler for {peer}", failure,
-                    peer=self._peerText())
+                    peer=peerText(self.transport))
         if self.state is OPEN:
             self.close(1011, "internal error")
 
-    def _connectionClosed(self) -> None:
+    def connectionClosed(self) -> None:
         if self.factory is not None:
             self.factory.connections.discard(self)
 
-    def _handshakeTimedOut(self) -> None:
+    def handshakeTimedOut(self) -> None:
         self._requestBuffer = None
 
 

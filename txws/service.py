@@ -26,7 +26,7 @@ from twisted.web.static import File
 from twisted.python.failure import Failure
 
 from ._driver import runHandler
-from .client import WebSocketClientFactory, WebSocketClientProtocol, _endpointFor
+from .client import WebSocketClientFactory, WebSocketClientProtocol, endpointFor
 from .exceptions import ConnectionClosed
 from .frames import CloseCode
 from .resource import WebSocketResource
@@ -165,11 +165,11 @@ class _ReconnectingFactory(WebSocketClientFactory):
         super().__init__(uri, **options)
         self.handler = handler
 
-    def _handshakeDone(self, protocol: WebSocketClientProtocol) -> None:
+    def handshakeDone(self, protocol: WebSocketClientProtocol) -> None:
         d = runHandler(self.handler, protocol)
         d.addErrback(_logHandlerFailure, protocol)
 
-    def _handshakeFailed(self, failure: Failure) -> None:
+    def handshakeFailed(self, failure: Failure) -> None:
         log.info("Could not open WebSocket connection to {uri}: {error}",
                  uri=str(self.uri), error=failure.getErrorMessage())
 
@@ -202,11 +202,11 @@ def reconnectingClient(uri: str, handler: Callable[[WebSocketClientProtocol], An
     parsed = parseURI(uri)
     options.setdefault("reactor", reactor)
     factory = _ReconnectingFactory(parsed, handler, **options)
-    endpoint = _endpointFor(reactor, parsed, tlsOptions, factory.options.openTimeout)
+    endpoint = endpointFor(reactor, parsed, tlsOptions, factory.options.openTimeout)
     return ClientService(endpoint, factory, retryPolicy=backoffPolicy or _firstDelayRandomised(),
                          clock=reactor, prepareConnection=_whenOpen)
 
 
 def _whenOpen(protocol: Any) -> defer.Deferred:
     # ClientService's whenConnected() then means "open", not "TCP connected".
-    return protocol._openDeferred
+    return protocol.whenOpen()

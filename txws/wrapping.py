@@ -16,7 +16,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .frames import CloseCode
+from .frames import CloseCode, isNormalCloseCode
 from .server import WebSocketServerFactory, WebSocketServerProtocol
 
 __all__ = ["WrappingFactory"]
@@ -102,10 +102,10 @@ class _WrappingProtocol(WebSocketServerProtocol):
         if self._wrappedProducer is not None:
             self._wrappedProducer.resumeProducing()
 
-    def _connectionClosed(self) -> None:
-        super()._connectionClosed()
+    def connectionClosed(self) -> None:
+        super().connectionClosed()
         if self.wrapped is not None:
-            clean = self.closeCode in (1000, 1001, 1005)
+            clean = isNormalCloseCode(self.closeCode)
             self.wrapped.connectionLost(Failure(ConnectionDone() if clean else ConnectionLost()))
 
 

@@ -1,0 +1,130 @@
+"""
+The settings a factory shares with its connections, with their defaults:
+the one place they are written (the twistd plugin and the README table
+take them from here).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from twisted.internet.interfaces import IReactorTime
+
+from .extensions import ClientExtensionFactory, ServerExtensionFactory
+from .http import checkToken
+
+__all__ = ["Options"]
+
+
+def _checkDuration(name: str, value: float | None) -> None:
+    if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+        raise ValueError(f"{name} must be a positive number of seconds or None")
+
+
+def _checkSize(name: str, value: int | None) -> None:
+    if value is not None and (not isinstance(value, int) or value <= 0):
+        raise ValueError(f"{name} must be a positive number of bytes or None")
+
+
+class Options:
+    """
+    The settings a factory shares with all its connections.
+
+    Every duration is in seconds and every size in bytes; C{None} disables a
+    limit or a timer.
+
+    @ivar maxSize: largest message accepted (after decompression); exactly
+        C{maxSize} bytes is allowed. A larger one fails the connection with
+        1009. Default 1 MiB: a peer cannot make us buffer more than this per
+        connection.
+    @ivar maxQueue: how many received messages may wait for L{recv
+        <WebSocketProtocol.recv>} before we stop reading from the socket.
+        Default 16.
+    @ivar writeLimit: high-water mark of the transport's write buffer: above
+        it, L{send <WebSocketProtocol.send>} Deferreds wait and we stop
+        reading too. Default 64 KiB. Twisted's TCP transports also read
+        this many bytes at a time, so a smaller limit costs throughput on
+        large messages (32 KiB: about 40% more CPU per MB).
+    @ivar openTimeout: limit on the opening handshake. Default 10 s.
+    @ivar closeTimeout: limit on the closing handshake, and on the wait for
+        the server to close TCP after it. Default 10 s.
+    @ivar pingInterval: send a keepalive ping this long after the last one
+        was answered. Default 20 s.
+    @ivar pingTimeout: fail the connection with 1011 if a keepalive ping is
+        not answered within this time. Default 20 s.
+    @ivar subprotocols: subprotocols offered (client) or supported, in order
+        of preference (server). Default none.
+    @ivar extensions: extension factories (L{txws.extensions}), in order of
+        preference. Default none besides what C{compression} adds.
+    @ivar compression: C{"deflate"} (the default) negotiates
+        permessage-deflate (RFC 7692) with a 2**12-byte window and memLevel 5,
+        to keep memory low; pass a factory from
+        L{txws.extensions.permessage_deflate} in C{extensions} to tune it.
+        C{None} turns compression off.
+    @ivar reactor: the reactor (an L{IReactorTime} at least) used for timers;
+        default the global reactor.
+    """
+
+    __slots__ = (
+        "maxSize", "maxQueue", "writeLimit", "openTimeout", "closeTimeout",
+        "pingInterval", "pingTimeout", "subprotocols", "extensions", "compression",
+        "reactor",
+    )
+
+    def __init__(
+        self,
+        *,
+        maxSize: int | None = 2**20,
+        maxQueue: int | None = 16,
+        writeLimit: int | None = 2**16,
+        openTimeout: float | None = 10.0,
+        closeTimeout: float | None = 10.0,
+        pingInterval: float | None = 20.0,
+        pingTimeout: float | None = 20.0,
+        subprotocols: Sequence[str] = (),
+        extensions: Sequence[ServerExtensionFactory | ClientExtensionFactory] = (),
+        compression: str | None = "deflate",
+        reactor: IReactorTime | None = None,
+    ) -> None:
+        _checkSize("maxSize", maxSize)
+        _checkSize("maxQueue", maxQueue)
+        _checkSize("writeLimit", writeLimit)
+        for name, value in (("openTimeout", openTimeout),
+                            ("closeTimeout", closeTimeout),
+                            ("pingInterval", pingInterval),
+                            ("pingTimeout", pingTimeout)):
+            _checkDuration(name, value)
+        if isinstance(subprotocols, str):
+            raise TypeError("subprotocols must be a sequence of strings")
+        for name in subprotocols:
+            checkToken(name, "subprotocols")
+        self.maxSize = maxSize
+        self.maxQueue = maxQueue
+        self.writeLimit = writeLimit
+        self.openTimeout = openTimeout
+        self.closeTimeout = closeTimeout
+        self.pingInterval = pingInterval
+        self.pingTimeout = pingTimeout
+        if compression not in ("deflate", None):
+            raise ValueError('compression must be "deflate" or None')
+        self.subprotocols = list(subprotocols)
+        self.extensions = list(extensions)
+        if compression == "deflate" and not any(
+                e.name == "permessage-deflate" for e in self.extensions):
+            deflate = self.defaultDeflate()
+            if deflate is not None:
+                self.extensions.append(deflate)
+        self.compression = compression
+        self.reactor = reactor
+
+    def defaultDeflate(self) -> ServerExtensionFactory | ClientExtensionFactory | None:
+        """Hook for the sides: the permessage-deflate factory that C{compression="deflate"} adds."""
+        return None
+
+    def getReactor(self) -> Any:
+        """L{reactor}, or the global reactor if none was given."""
+        if self.reactor is None:
+            from twisted.internet import reactor
+
+            self.reactor = reactor
+        return self.reactor

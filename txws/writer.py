@@ -1,0 +1,246 @@
+"""
+Frames onto a transport: masking on the client side, the extensions'
+encoding, fragmented messages, and the write side of backpressure.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, AsyncIterable, Iterable, Mapping, Sequence
+
+from twisted.internet import defer
+
+from .closing import ClosingHandshake
+from .extensions import Extension
+from .frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    BytesLike,
+    Fragmenter,
+    dataOpcode,
+    applyMask,
+    frameHeader,
+)
+
+__all__ = ["FrameWriter", "PreparedMessage", "setWriteLimit"]
+
+# Payloads at least this long are written apart from their header rather
+# than copied into one buffer with it.
+_SEQUENCE_THRESHOLD = 4096
+
+# Headers of unmasked, unfragmented frames up to 125 bytes, by opcode and length.
+_SMALL_HEADERS = {opcode: [bytes((0x80 | opcode, n)) for n in range(126)]
+                  for opcode in (OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG)}
+
+
+def setWriteLimit(transport: Any, limit: int) -> None:
+    """
+    Make C{limit} the high-water mark of C{transport}'s write buffer: Twisted's
+    file-descriptor transports pause their producer when more than
+    C{bufferSize} bytes wait; under TLS that is the transport beneath.
+    """
+    for _ in range(3):
+        if transport is None:
+            return
+        if hasattr(transport, "bufferSize"):
+            transport.bufferSize = limit
+            return
+        transport = getattr(transport, "transport", None)
+
+
+class PreparedMessage:
+    """
+    A message to send to many connections: encoded once, and its frame
+    (unmasked, without extensions: what every plain server connection
+    sends) built once, when first needed.
+    """
+
+    __slots__ = ("message", "opcode", "payload", "_frame")
+
+    def __init__(self, message: str | BytesLike) -> None:
+        self.message = message
+        self.opcode = dataOpcode(message)
+        self.payload: bytes = (message.encode("utf-8") if isinstance(message, str)
+                               else bytes(message))
+        self._frame: bytes | None = None
+
+    def frame(self) -> bytes:
+        """The whole frame, as a server without extensions sends it."""
+        if self._frame is None:
+            self._frame = frameHeader(self.opcode, len(self.payload)) + self.payload
+        return self._frame
+
+
+class FrameWriter:
+    """
+    Writes the frames of one connection to its transport.
+
+    @ivar paused: whether the transport asked us to stop writing (its
+        buffer is above C{writeLimit}); L{writable} waits for that to end.
+    @ivar lock: once a message was sent from an async iterable, the lock
+        held while one is on its way; a message sent meanwhile waits for its
+        end.
+    @ivar closing: set by the connection when it stops being open: from
+        then on, L{send} fails with the error it builds.
+    """
+
+    __slots__ = ("transport", "isClient", "extensions", "paused", "lock", "closing",
+                 "_waiters")
+
+    def __init__(self, transport: Any, isClient: bool,
+                 extensions: Sequence[Extension]) -> None:
+        self.transport = transport
+        self.isClient = isClient
+        self.extensions = extensions
+        self.paused = False
+        self.lock: defer.DeferredLock | None = None
+        self.closing: ClosingHandshake | None = None
+        self._waiters: list[defer.Deferred[None]] | None = None
+
+    def send(self, message: Any) -> defer.Deferred[None]:
+        """
+        Send C{message} as the connection's C{send} does (the connection
+        itself sends a plain str or bytes), after the fragmented message on
+        its way, if any.
+        """
+        if self.closing is not None:
+            return defer.fail(self.closing.error())
+        lock = self.lock
+        if lock is not None and lock.locked:
+            return lock.run(self._sendNow, message)
+        return self._sendNow(message)
+
+    def sendPrepared(self, prepared: PreparedMessage) -> bool:
+        """
+        Send a message prepared for many connections; whether it was sent
+        (not if the transport asked us to pause, or the connection closes).
+        """
+        if self.paused or self.closing is not None:
+            return False
+        lock = self.lock
+        if lock is not None and lock.locked:
+            lock.run(self._sendNow, prepared.message)
+        elif self.extensions or self.isClient:
+            self.writeData(prepared.opcode, prepared.payload)
+        else:
+            self.transport.write(prepared.frame())
+        return True
+
+    def _sendNow(self, message: Any) -> defer.Deferred[None]:
+        if self.closing is not None:
+            return defer.fail(self.closing.error())
+        if isinstance(message, (str, bytes, bytearray, memoryview)):
+            self.writeFragments((message,))
+        elif isinstance(message, Mapping):
+            # Iterating would send its keys: surely not what was meant.
+            raise TypeError(f"cannot send a mapping ({type(message).__name__});"
+                            " encode it first (json.dumps, say)")
+        elif hasattr(message, "__aiter__"):
+            return defer.ensureDeferred(self._sendAsyncFragments(message))
+        elif hasattr(message, "__iter__"):
+            self.writeFragments(message)
+        else:
+            raise TypeError(f"cannot send {type(message).__name__}")
+        return self.writable()
+
+    def _checkOpen(self) -> None:
+        if self.closing is not None:
+            raise self.closing.error()
+
+    def writeFrame(self, opcode: int, payload: BytesLike, fin: bool = True,
+                   rsv: int = 0) -> None:
+        """Write one frame, masked if we are the client."""
+        n = len(payload)
+        if self.isClient:
+            mask = os.urandom(4)
+            header = frameHeader(opcode, n, fin, rsv, mask)
+            payload = applyMask(payload, mask)
+        elif n < 126 and fin and not rsv:
+            header = _SMALL_HEADERS[opcode][n]
+        else:
+            header = frameHeader(opcode, n, fin, rsv)
+        if n < _SEQUENCE_THRESHOLD:
+            self.transport.write(header + payload)
+        else:
+            self.transport.writeSequence((header, payload))
+
+    def writeData(self, opcode: int, payload: BytesLike, fin: bool = True,
+                  start: bool = True) -> None:
+        """Write a data frame, encoded by the extensions (C{start}: a message's first)."""
+        rsv = 0
+        for extension in self.extensions:
+            bits, payload = extension.encode(payload, start=start, end=fin)  # type: ignore[arg-type]
+            rsv |= bits
+        self.writeFrame(opcode, payload, fin, rsv)
+
+    def writeFragments(self, pieces: Iterable[str | BytesLike]) -> None:
+        """Write a message given in pieces, a frame each (nothing if none)."""
+        fragmenter = Fragmenter()
+        for piece in pieces:
+            frame = fragmenter.push(piece)
+            if frame is not None:
+                self.writeData(frame[0], frame[1], False, frame[0] != OP_CONT)
+        frame = fragmenter.finish()
+        if frame is not None:
+            self.writeData(frame[0], frame[1], True, frame[0] != OP_CONT)
+
+    async def _sendAsyncFragments(self, pieces: AsyncIterable[str | BytesLike]) -> None:
+        # A message from an async iterable, a frame per piece, waiting while
+        # paused; other messages wait for its end.
+        if self.lock is None:
+            self.lock = defer.DeferredLock()
+        lock = self.lock
+        await lock.acquire()
+        try:
+            fragmenter = Fragmenter()
+            async for piece in pieces:
+                frame = fragmenter.push(piece)
+                if frame is not None:
+                    self._checkOpen()
+                    self.writeData(frame[0], frame[1], False, frame[0] != OP_CONT)
+                    if self.paused:
+                        await self.writable()
+            frame = fragmenter.finish()
+            if frame is not None:
+                self._checkOpen()
+                self.writeData(frame[0], frame[1], True, frame[0] != OP_CONT)
+        finally:
+            lock.release()
+
+    def writable(self) -> defer.Deferred[None]:
+        """A Deferred fired once the transport does not ask us to pause."""
+        if not self.paused:
+            return defer.succeed(None)
+        d: defer.Deferred[None] = defer.Deferred()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(d)
+        return d
+
+    def pause(self) -> bool:
+        """The transport asks us to stop writing; whether that is news."""
+        if self.paused:
+            return False
+        self.paused = True
+        return True
+
+    def resume(self) -> bool:
+        """The transport may be written to again: wake the waiters."""
+        if not self.paused:
+            return False
+        self.paused = False
+        waiters, self._waiters = self._waiters, None
+        for d in waiters or ():
+            d.callback(None)
+        return True
+
+    def stop(self, closing: ClosingHandshake) -> None:
+        """The connection is gone: fail every waiter with C{closing}'s error."""
+        self.closing = closing
+        waiters, self._waiters = self._waiters, None
+        for d in waiters or ():
+            d.errback(closing.error())

@@ -40,8 +40,11 @@ REQUEST = (b"GET / HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n"
            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
 
 
-def build() -> dict:
-    """The workloads, each a C{(run, units)}: C{run(n)} does n rounds."""
+def build(callbackClass: type | None = None) -> dict:
+    """
+    The workloads, each a C{(run, units)}: C{run(n)} does n rounds.
+    C{callbackClass} replaces the callback workloads' protocol class.
+    """
     from twisted.internet.address import IPv4Address
     from twisted.internet.testing import MemoryReactorClock
 
@@ -98,6 +101,8 @@ def build() -> dict:
         def messageReceived(self, received):
             self.send(received)
 
+    if callbackClass is not None:
+        CallbackEcho = callbackClass  # noqa: N806
     clock = MemoryReactorClock()
 
     def opened(protocolClass=None):
@@ -157,9 +162,9 @@ def timeAll(only: list[str], rounds: int) -> dict[str, float]:
     return results
 
 
-def countCalls(only: list[str]) -> dict[str, float]:
+def countCalls(only: list[str], callbackClass: type | None = None) -> dict[str, float]:
     """Python-level calls (function and method frames) per unit."""
-    workloads = build()
+    workloads = build(callbackClass)
     results = {}
     for name in only:
         run, units = workloads[name]

@@ -149,7 +149,7 @@ class TestNextMessage:
                 received.append(message)
 
         conn = openServer(handler)
-        (waiter,) = conn.protocol.readers
+        (waiter,) = conn.protocol.inbox.readers
         assert isinstance(waiter, HandlerDriver)
         conn.receiveFrame(OP_TEXT, b"a")
         conn.receiveFrame(OP_TEXT, b"b")
@@ -230,7 +230,7 @@ class TestNextMessage:
         conn = openServer(handler)
         conn.protocol.handlerResult.cancel()
         assert outcome == ["cancelled"]
-        assert conn.protocol.readers == []
+        assert conn.protocol.inbox.readers == []
         # A later message is kept for the next reader, not lost.
         conn.receiveFrame(OP_TEXT, b"kept")
         assert successResultOf(conn.protocol.recv()) == "kept"

@@ -18,7 +18,7 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from .protocol import NextMessage
+from .inbox import NextMessage
 
 __all__ = ["HandlerDriver", "runHandler"]
 
@@ -54,8 +54,8 @@ class HandlerDriver:
     The coroutine may await Deferreds (and anything built on them) as under
     C{Deferred.fromCoroutine}, in a copy of the context it was started in.
     When it yields a L{NextMessage}, the driver waits in that connection's
-    queue of readers, as a L{txws.readers.Reader}: the connection calls
-    L{callback} with the message (or L{END <txws.readers.END>} at the end of
+    queue of readers, as a L{txws.inbox.Reader}: the connection calls
+    L{callback} with the message (or L{END <txws.inbox.END>} at the end of
     the iteration) or L{errback} with an exception.
 
     Cancelling L{deferred} cancels what the coroutine waits for, or throws
@@ -94,7 +94,7 @@ class HandlerDriver:
                 return
             error = None
             if yielded.__class__ is NextMessage:
-                yielded.ws.readers.append(self)
+                yielded.inbox.readers.append(self)
                 self._waitingOn = yielded
                 return
             if isinstance(yielded, Deferred):
@@ -150,5 +150,5 @@ class HandlerDriver:
         if isinstance(waitingOn, Deferred):
             waitingOn.cancel()
             return
-        waitingOn.ws.readers.remove(self)
+        waitingOn.inbox.readers.remove(self)
         self.errback(defer.CancelledError())

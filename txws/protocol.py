@@ -14,8 +14,7 @@ and L{txws.client}. docs/design.md maps it all.
 from __future__ import annotations
 
 import enum
-from collections import deque
-from typing import Any, AsyncIterable, Generator, Iterable, Mapping, Sequence
+from typing import Any, AsyncIterable, Iterable, Sequence
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall, IPushProducer
@@ -42,13 +41,13 @@ from .frames import (
     isSendableCloseCode,
 )
 from .http import Request, Response, parseRequest, parseResponse
+from .inbox import Inbox, NextMessage
 from .keepalive import Keepalive, Pings
 from .options import Options
-from .readers import END, IterationWaiter, Reader
 from .readgate import APPLICATION, QUEUE, WRITE, ReadGate
 from .writer import FrameWriter, PreparedMessage, setWriteLimit
 
-__all__ = ["State", "Options", "WebSocketProtocol", "NextMessage"]
+__all__ = ["State", "Options", "WebSocketProtocol"]
 
 log = Logger()
 
@@ -75,9 +74,8 @@ class WebSocketProtocol(Protocol):
     Read messages with L{recv} or C{async for}, or override
     L{messageReceived} for callback-style code; send with L{send}.
 
-    @ivar readers: the queue of readers waiting for a message, first first:
-        a L{txws.readers.Reader} appended here is given the next message
-        that nobody else waits for (the handler driver waits so).
+    @ivar inbox: the messages received and not yet read, and the readers
+        waiting for them (L{txws.inbox.Inbox}).
     @ivar readSincePing: set whenever bytes arrive; the keepalive clears it
         when it pings (any bytes are a sign of life).
     """
@@ -91,8 +89,7 @@ class WebSocketProtocol(Protocol):
         "options", "state", "_request", "_response", "_heads", "subprotocol",
         "extensions", "latency", "clock", "readSincePing", "_parser", "_writer",
         "_gate", "_closing", "_assembler", "_keepalive", "_pings", "_openTimer",
-        "_closeTimer", "_producing", "_queue", "readers", "_closeWaiters",
-        "_driverWaits",
+        "_closeTimer", "_producing", "inbox", "_closeWaiters",
     )
 
     def __init__(self) -> None:
@@ -118,11 +115,7 @@ class WebSocketProtocol(Protocol):
         self._openTimer: IDelayedCall | None = None
         self._closeTimer: IDelayedCall | None = None
         self._producing = False
-        self._queue: deque[Message] = deque()
-        # A list, not a deque: rarely more than one reader, and an empty
-        # deque costs ten times the memory of an empty list.
-        self.readers: list[Reader | defer.Deferred[Any]] = []
-        self._driverWaits = True
+        self.inbox = Inbox(0, self._queueDrained)
         self._closeWaiters: list[defer.Deferred[None]] = []
 
     # -- The handshake and the connection's state ----------------------------
@@ -197,55 +190,41 @@ class WebSocketProtocol(Protocol):
         Errbacks with L{ConnectionClosedOK} or L{ConnectionClosedError} once
         the connection is closed and every received message was read.
         """
-        if self._queue:
-            return defer.succeed(self._popMessage())
-        if self.state is CLOSED:
-            return defer.fail(self._closedError())
-        d: defer.Deferred[Message] = defer.Deferred(self.readers.remove)
-        self.readers.append(d)
-        return d
+        return self.inbox.get()
 
     def __aiter__(self) -> WebSocketProtocol:
         return self
 
     def __anext__(self) -> NextMessage:
-        return NextMessage(self)
+        return NextMessage(self.inbox)
 
     def messageReceived(self, message: Message) -> None:
         """
         Called with each complete message. The default keeps it for
         L{recv}; override it for callback-style code (and never call recv).
         """
-        queue = self._queue
-        queue.append(message)
+        inbox = self.inbox
+        messages = inbox.messages
+        messages.append(message)
         maxQueue = self.options.maxQueue
-        if maxQueue is not None and len(queue) >= maxQueue:
+        if maxQueue is not None and len(messages) >= maxQueue:
+            inbox.full = True
             self._pause(QUEUE)
         # While a read is being parsed, waiting readers are woken once at its
         # end (or before a control frame), so that a handler reads the whole
         # batch without suspending between messages.
-        if self.readers:
+        if inbox.readers:
             parser = self._parser
             if parser is None or not parser.parsing:
-                self._wakeReaders()
+                inbox.wake()
 
     @property
     def pendingMessages(self) -> int:
         """How many received messages wait to be read."""
-        return len(self._queue)
+        return len(self.inbox.messages)
 
-    def _popMessage(self) -> Message:
-        queue = self._queue
-        message = queue.popleft()
-        if self._gate.reasons & QUEUE and len(queue) <= self.options.maxQueue // 4:  # type: ignore[operator]
-            self._resume(QUEUE)
-        return message
-
-    def _wakeReaders(self) -> None:
-        """Hand queued messages to waiting readers."""
-        readers = self.readers
-        while readers and self._queue:
-            readers.pop(0).callback(self._popMessage())
+    def _queueDrained(self) -> None:
+        self._resume(QUEUE)
 
     # -- Sending ------------------------------------------------------------
 
@@ -457,8 +436,9 @@ class WebSocketProtocol(Protocol):
             except Exception as e:
                 self._parseFailed(e)
                 return
-            if self.readers and self._queue:
-                self._wakeReaders()
+            inbox = self.inbox
+            if inbox.readers and inbox.messages:
+                inbox.wake()
 
     def _stopInput(self) -> None:
         """Ignore everything the peer sends from now on."""
@@ -507,6 +487,7 @@ class WebSocketProtocol(Protocol):
 
     def connectionMade(self) -> None:
         self.clock = self.options.getReactor()
+        self.inbox.resumeAt = (self.options.maxQueue or 0) // 4
         timeout = self.options.openTimeout
         if timeout is not None:
             self._openTimer = self.clock.callLater(timeout, self._openTimedOut)
@@ -522,8 +503,9 @@ class WebSocketProtocol(Protocol):
         except Exception as e:
             self._parseFailed(e)
             return
-        if self.readers and self._queue:
-            self._wakeReaders()
+        inbox = self.inbox
+        if inbox.readers and inbox.messages:
+            inbox.wake()
 
     def connectionLost(self, reason: Failure | None = None) -> None:  # type: ignore[override]
         wasOpen = self.state is not CONNECTING
@@ -546,17 +528,8 @@ class WebSocketProtocol(Protocol):
         self._assembler = None
         if wasOpen:
             self.connectionClosed()
-        if self.readers:
-            readers, self.readers = self.readers, []
-            ok = self._closingHandshake().ok
-            for reader in readers:
-                if ok and getattr(reader, "endsIteration", False):
-                    # The end of an async for loop: no exception to carry.
-                    reader.callback(END)
-                else:
-                    # No local name for the error: its traceback holds this
-                    # frame, which would make a cycle.
-                    reader.errback(self._closedError())
+        closing = self._closingHandshake()
+        self.inbox.close(closing.ok, closing.error)
         if self._pings is not None:
             self._pings.stop(self._closedError())
         if self._writer is not None:
@@ -608,7 +581,7 @@ class WebSocketProtocol(Protocol):
     def _parseFailed(self, error: Exception) -> None:
         """Parsing raised: wake readers, then fail the connection."""
         if isinstance(error, ProtocolError):
-            self._wakeReaders()
+            self.inbox.wake()
             self.failConnection(error.closeCode, str(error))
             return
         log.failure("Error while handling data from {peer}", Failure(error),
@@ -638,9 +611,10 @@ class WebSocketProtocol(Protocol):
                 self.messageReceived(message)
 
     def _controlReceived(self, opcode: int, payload: bytes) -> None:
-        if self.readers and self._queue:
+        inbox = self.inbox
+        if inbox.readers and inbox.messages:
             # Messages before this frame are read before it is answered.
-            self._wakeReaders()
+            inbox.wake()
         if opcode == OP_PING:
             if self.state is OPEN:
                 self._writer.writeFrame(OP_PONG, payload)  # type: ignore[union-attr]
@@ -651,40 +625,6 @@ class WebSocketProtocol(Protocol):
                     self.latency = latency
         else:
             self._closeReceived(Close.parse(payload), payload)
-
-
-class NextMessage:
-    """
-    What C{async for} awaits: the next message, or the end of the loop.
-
-    Under the handler driver (L{txws._driver}), the coroutine waits in the
-    connection's queue of readers itself. Any other driver (such as
-    C{Deferred.fromCoroutine}) sends back what is not a Deferred: then the
-    wait, and every later one on this connection, is on a Deferred.
-    """
-
-    __slots__ = ("ws",)
-
-    def __init__(self, ws: WebSocketProtocol) -> None:
-        self.ws = ws
-
-    def __await__(self) -> Generator[Any, Any, Message]:
-        ws = self.ws
-        if ws._queue:
-            return ws._popMessage()
-        if ws.state is CLOSED:
-            if ws._closingHandshake().ok:
-                raise StopAsyncIteration
-            raise ws._closedError()
-        result = (yield self) if ws._driverWaits else self
-        if result is self:
-            ws._driverWaits = False
-            waiter: IterationWaiter = IterationWaiter(ws.readers.remove)
-            ws.readers.append(waiter)
-            result = yield from waiter.__await__()
-        if result is END:
-            raise StopAsyncIteration
-        return result  # type: ignore[no-any-return]
 
 
 def _discardFrame(opcode: int, end: bool, rsv: int, payload: bytes) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from twisted.application.service import IService
 from twisted.python import usage
 
+from .server import ServerOptions
 from .service import WebSocketService
 
 __all__ = ["Options", "makeService", "importHandler"]
@@ -73,6 +74,21 @@ _count = _optional(int, "a whole number")
 _seconds = _optional(float, "a number of seconds")
 
 
+# The limits and timers, each as (flag, ServerOptions attribute, help,
+# coercer): their defaults are ServerOptions' own.
+DEFAULTS = ServerOptions()
+LIMITS = [
+    ("max-size", "maxSize", "Largest message accepted, in bytes", _size),
+    ("max-queue", "maxQueue", "Received messages kept unread before reading stops", _count),
+    ("write-limit", "writeLimit", "Unsent bytes above which sending waits", _size),
+    ("open-timeout", "openTimeout", "Limit on the opening handshake, seconds", _seconds),
+    ("close-timeout", "closeTimeout", "Limit on the closing handshake, seconds", _seconds),
+    ("ping-interval", "pingInterval", "Seconds between keepalive pings", _seconds),
+    ("ping-timeout", "pingTimeout", "Seconds a keepalive ping may go unanswered", _seconds),
+    ("max-connections", "maxConnections", "Most open connections (beyond: 503)", _count),
+]
+
+
 class Options(usage.Options):
     synopsis = "--handler MODULE.ATTR [options]"
     longdesc = (
@@ -88,16 +104,8 @@ class Options(usage.Options):
     ]
     optParameters = [
         ["handler", None, None, "The handler, as MODULE.ATTR (required)."],
-        ["max-size", None, 2**20, "Largest message accepted, in bytes", _size],
-        ["max-queue", None, 16, "Received messages kept unread before reading stops",
-         _count],
-        ["write-limit", None, 2**16, "Unsent bytes above which sending waits", _size],
-        ["open-timeout", None, 10.0, "Limit on the opening handshake, seconds", _seconds],
-        ["close-timeout", None, 10.0, "Limit on the closing handshake, seconds", _seconds],
-        ["ping-interval", None, 20.0, "Seconds between keepalive pings", _seconds],
-        ["ping-timeout", None, 20.0, "Seconds a keepalive ping may go unanswered",
-         _seconds],
-        ["max-connections", None, None, "Most open connections (beyond: 503)", _count],
+        *([flag, None, getattr(DEFAULTS, attribute), help, coerce]
+          for flag, attribute, help, coerce in LIMITS),
         ["static", None, None, "Serve the files of this directory over HTTP too."],
         ["path", None, "/ws", "With --static: the WebSocket's path."],
     ]
@@ -150,14 +158,7 @@ def makeService(options: Options) -> IService:
         options["handler"],
         static=options["static"],
         path=options["path"],
-        maxSize=options["max-size"],
-        maxQueue=options["max-queue"],
-        writeLimit=options["write-limit"],
-        openTimeout=options["open-timeout"],
-        closeTimeout=options["close-timeout"],
-        pingInterval=options["ping-interval"],
-        pingTimeout=options["ping-timeout"],
-        maxConnections=options["max-connections"],
+        **{attribute: options[flag] for flag, attribute, _, _ in LIMITS},
         subprotocols=options["subprotocols"],
         origins=options["origins"] or None,
         compression=None if options["no-compression"] else "deflate",

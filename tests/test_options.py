@@ -1,0 +1,80 @@
+"""
+L{txws.options}: the defaults are written once, in L{txws.options.Options}
+and L{txws.server.ServerOptions}; README's table and the twistd plugin
+agree with them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from txws import tap
+from txws.options import Options
+from txws.server import ServerOptions
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+UNITS = {"KiB": 2**10, "MiB": 2**20}
+
+
+def readmeDefaults() -> dict[str, object]:
+    """The option table of README.md, as {option: default}."""
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("| option | default | why |"):]
+    table = table[:table.index("\n\n")]
+    defaults: dict[str, object] = {}
+    for line in table.splitlines()[2:]:
+        names, default = line.split("|")[1:3]
+        values = [v.strip() for v in default.split(",")]
+        for name, value in zip(re.findall(r"`(\w+)`", names), values, strict=True):
+            defaults[name] = parseDefault(value)
+    return defaults
+
+
+def parseDefault(text: str) -> object:
+    if text == "none":
+        return ()
+    if text.startswith('"'):
+        return text.strip('"`')
+    if text.startswith("`"):
+        return parseDefault(text.strip("`"))
+    number, _, unit = text.partition(" ")
+    return int(number) * UNITS[unit] if unit else float(number)
+
+
+def test_readmeTableIsTheCode() -> None:
+    defaults = readmeDefaults()
+    assert len(defaults) >= 9
+    options = Options()
+    for name, default in defaults.items():
+        actual = getattr(options, name)
+        assert actual == default or (default == () and not actual), name
+
+
+def test_readmeTableHasEveryCommonOption() -> None:
+    """Every setting common to both sides is in the table (reactor apart)."""
+    documented = set(readmeDefaults())
+    assert documented | {"extensions", "reactor"} == set(Options.__slots__)
+
+
+@pytest.mark.parametrize("flag, attribute", [(f, a) for f, a, _, _ in tap.LIMITS])
+def test_twistdDefaultsAreServerOptions(flag: str, attribute: str) -> None:
+    options = tap.Options()
+    options.parseOptions(["--handler", "examples.echo.echo"])
+    assert options[flag] == getattr(ServerOptions(), attribute)
+
+
+def test_twistdPassesEveryLimit() -> None:
+    """Each flag reaches the service's factory under its attribute name."""
+    options = tap.Options()
+    argv = ["--handler", "examples.echo.echo"]
+    for flag, _, _, _ in tap.LIMITS:
+        argv += [f"--{flag}", "7"]
+    options.parseOptions(argv)
+    service = tap.makeService(options)
+    factoryOptions = service.factory.options
+    for _, attribute, _, _ in tap.LIMITS:
+        assert getattr(factoryOptions, attribute) == 7, attribute

@@ -1,0 +1,166 @@
+"""
+The receiving side of a connection: the messages received and not yet
+read, and the readers waiting for one (C{recv} Deferreds, C{async for}
+loops, the handler driver).
+
+The connection appends to L{Inbox.messages} itself (that is on the hot
+path); everything else about handing messages out is here. No I/O: when the
+queue drains below the point where reading should resume, the inbox calls
+the connection's C{drained} callable.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable, Generator, Protocol
+
+from twisted.internet import defer
+
+from .exceptions import ConnectionClosed
+
+__all__ = ["Inbox", "Reader", "END", "IterationWaiter", "NextMessage"]
+
+Message = str | bytes
+
+END: Any = object()
+"""Given to a reader that L{ends iteration <Reader.endsIteration>} when the
+connection closed normally: the end of an C{async for}, with no exception."""
+
+
+class Reader(Protocol):
+    """
+    A waiter in L{Inbox.readers}.
+
+    The inbox calls exactly one of L{callback} and L{errback}, once, and
+    forgets the reader: with the next message, with L{END} if
+    L{endsIteration} and the connection closed normally, or with the
+    L{ConnectionClosed} it closed with. A plain
+    L{Deferred <twisted.internet.defer.Deferred>} may wait too: it never
+    ends iteration.
+    """
+
+    endsIteration: bool
+
+    def callback(self, message: Any) -> object:
+        """The next message (or L{END})."""
+
+    def errback(self, error: Any) -> object:
+        """The connection closed before another message came."""
+
+
+class IterationWaiter(defer.Deferred):  # type: ignore[type-arg]
+    """
+    A reader for C{async for} under a driver other than L{txws._driver}'s:
+    a normal close fires it with L{END}, which ends the loop without the
+    cost of an exception through Twisted.
+    """
+
+    endsIteration = True
+
+
+class Inbox:
+    """
+    Received messages, first first, and the readers waiting for them.
+
+    @ivar messages: the messages not yet read; the connection appends.
+    @ivar readers: the readers waiting, first first: a L{Reader} appended
+        here is given the next message that nobody else waits for.
+    @ivar full: set by the connection when it paused reading because the
+        queue is full; L{pop} calls C{drained} and clears it once at most
+        C{resumeAt} messages are left.
+    """
+
+    # A list, not a deque, for readers: rarely more than one, and an empty
+    # deque costs ten times the memory of an empty list.
+    __slots__ = ("messages", "readers", "full", "resumeAt", "drained", "driverWaits",
+                 "_closedWith")
+
+    def __init__(self, resumeAt: int, drained: Callable[[], object]) -> None:
+        self.messages: deque[Message] = deque()
+        self.readers: list[Reader | defer.Deferred[Any]] = []
+        self.full = False
+        self.resumeAt = resumeAt
+        self.drained: Callable[[], object] | None = drained
+        # Until a driver other than txws's shows up, NextMessage yields
+        # itself to the driver (see NextMessage).
+        self.driverWaits = True
+        self._closedWith: tuple[bool, Callable[[], ConnectionClosed]] | None = None
+
+    def get(self) -> defer.Deferred[Message]:
+        """A Deferred of the next message (C{recv})."""
+        if self.messages:
+            return defer.succeed(self.pop())
+        if self._closedWith is not None:
+            return defer.fail(self._closedWith[1]())
+        d: defer.Deferred[Message] = defer.Deferred(self.readers.remove)
+        self.readers.append(d)
+        return d
+
+    def pop(self) -> Message:
+        """Take the first message; there must be one."""
+        messages = self.messages
+        message = messages.popleft()
+        if self.full and len(messages) <= self.resumeAt:
+            self.full = False
+            if self.drained is not None:
+                self.drained()
+        return message
+
+    def wake(self) -> None:
+        """Hand queued messages to waiting readers."""
+        readers = self.readers
+        while readers and self.messages:
+            readers.pop(0).callback(self.pop())
+
+    def close(self, ok: bool, error: Callable[[], ConnectionClosed]) -> None:
+        """
+        The connection is gone: no message will be added. Readers waiting
+        now, and those that come once the queue is empty, get C{error()}, or
+        L{END} if C{ok} (a normal close) and they end iteration.
+        """
+        self._closedWith = (ok, error)
+        self.drained = None
+        if self.readers:
+            readers, self.readers = self.readers, []
+            for reader in readers:
+                if ok and getattr(reader, "endsIteration", False):
+                    reader.callback(END)
+                else:
+                    # No local name for the error: its traceback holds this
+                    # frame, which would make a cycle.
+                    reader.errback(error())
+
+
+class NextMessage:
+    """
+    What C{async for} awaits: the next message, or the end of the loop.
+
+    Under the handler driver (L{txws._driver}), the coroutine waits in the
+    inbox's readers itself. Any other driver (such as
+    C{Deferred.fromCoroutine}) sends back what is not a Deferred: then the
+    wait, and every later one on this connection, is on a Deferred.
+    """
+
+    __slots__ = ("inbox",)
+
+    def __init__(self, inbox: Inbox) -> None:
+        self.inbox = inbox
+
+    def __await__(self) -> Generator[Any, Any, Message]:
+        inbox = self.inbox
+        if inbox.messages:
+            return inbox.pop()
+        closedWith = inbox._closedWith
+        if closedWith is not None:
+            if closedWith[0]:
+                raise StopAsyncIteration
+            raise closedWith[1]()
+        result = (yield self) if inbox.driverWaits else self
+        if result is self:
+            inbox.driverWaits = False
+            waiter = IterationWaiter(inbox.readers.remove)
+            inbox.readers.append(waiter)
+            result = yield from waiter.__await__()
+        if result is END:
+            raise StopAsyncIteration
+        return result  # type: ignore[no-any-return]

@@ -1,4 +1,4 @@
-"""The public API: every name DESIGN.md promises is importable from txws."""
+"""The public API: every name docs/design.md promises is importable from txws."""
 
 import txws
 
@@ -33,10 +33,22 @@ def test_codec_has_no_twisted_imports():
 
     root = Path(txws.__file__).parent
     for name in ["frames.py", "handshake.py", "http.py", "uri.py", "exceptions.py",
-                 "extensions/__init__.py"]:
+                 "grammar.py", "closing.py", "assembly.py", "readgate.py",
+                 "extensions/__init__.py", "extensions/permessage_deflate.py"]:
         tree = ast.parse((root / name).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 assert not any(a.name.startswith("twisted") for a in node.names), name
             elif isinstance(node, ast.ImportFrom) and node.module:
                 assert not node.module.startswith("twisted"), name
+
+
+def test_protocolProvidesIWebSocket():
+    """The documented interface and the class agree, methods and attributes."""
+    from zope.interface.verify import verifyClass, verifyObject
+
+    from txws.interfaces import IWebSocket
+
+    assert verifyClass(IWebSocket, txws.WebSocketProtocol)
+    assert verifyObject(IWebSocket, txws.WebSocketServerProtocol())
+    assert verifyObject(IWebSocket, txws.WebSocketClientProtocol())

@@ -576,6 +576,20 @@ class TestBackpressure:
         conn.lose()
         failureResultOf(d, ConnectionClosedError)
 
+    def test_close_resumes_a_paused_transport(self):
+        """
+        Once the peer's close frame arrives, nothing more is parsed, but the
+        transport reads on, so that the server closing TCP is seen by a
+        client that had paused reading because its writes were stuck.
+        """
+        conn = openClient()
+        conn.protocol.pauseProducing()
+        assert conn.transport.producerState == "paused"
+        conn.receiveClose(1000)
+        assert conn.transport.producerState == "producing"
+        conn.protocol.resumeProducing()
+        assert conn.transport.producerState == "producing"
+
     def test_full_queue_pauses_reading(self):
         conn = openServer(maxQueue=4)
         data = b"".join(self_frame(conn, OP_TEXT, str(i).encode()) for i in range(10))

@@ -41,6 +41,7 @@ from .exceptions import (
 )
 from .frames import CloseCode, Opcode
 from .http import Headers, Request, Response
+from .interfaces import IWebSocket
 from .protocol import Options, State, WebSocketProtocol
 from .resource import WebSocketResource
 from .server import ServerOptions, WebSocketServerFactory, WebSocketServerProtocol, serve
@@ -60,6 +61,7 @@ __all__ = [
     "Options",
     "ServerOptions",
     "ClientOptions",
+    "IWebSocket",
     "WebSocketProtocol",
     "WebSocketServerProtocol",
     "WebSocketServerFactory",

@@ -29,6 +29,7 @@ __all__ = [
     "Parser",
     "Fragmenter",
     "applyMask",
+    "controlPayload",
     "dataOpcode",
     "NORMAL_CODES",
     "isNormalCloseCode",
@@ -124,6 +125,17 @@ def dataOpcode(message: object) -> int:
         return OP_BINARY
     raise TypeError(f"cannot send {type(message).__name__} as a message;"
                     " send str (text) or bytes (binary)")
+
+
+def controlPayload(data: str | BytesLike, name: str) -> bytes:
+    """
+    C{data} (C{str} as UTF-8) as the payload of a control frame; a
+    C{ValueError} naming C{name} if it is over 125 bytes (RFC 6455 5.5).
+    """
+    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if len(payload) > 125:
+        raise ValueError(f"{name} longer than 125 bytes")
+    return payload
 
 
 def _applyMaskPython(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:

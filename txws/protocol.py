@@ -2,13 +2,15 @@
 One WebSocket connection after the opening handshake: RFC 6455, sections 5
 to 7, on a Twisted transport.
 
-L{WebSocketProtocol} holds the connection's state and its public API, and
-keeps the path of a whole, plain message short; its collaborators do the
-rest: L{txws.writer} (frames out, backpressure), L{txws.assembly}
-(fragmented and compressed messages), L{txws.closing} (the closing
-handshake's decisions), L{txws.readgate} (why reading is paused) and
-L{txws.keepalive} (pings). The opening handshake lives in L{txws.server}
-and L{txws.client}. docs/design.md maps it all.
+L{WebSocketProtocol} holds the connection's state, provides
+L{IWebSocket <txws.interfaces.IWebSocket>} (where its public API is
+documented), and keeps the path of a whole, plain message short. Its
+collaborators do the rest: L{txws.inbox} (messages waiting to be read),
+L{txws.writer} (frames out, backpressure), L{txws.assembly} (fragmented and
+compressed messages), L{txws.closing} (the closing handshake's decisions),
+L{txws.readgate} (why reading is paused) and L{txws.keepalive} (pings). The
+opening handshake lives in L{txws.server} and L{txws.client};
+docs/design.md maps it all.
 """
 
 from __future__ import annotations
@@ -34,14 +36,15 @@ from .frames import (
     OP_PING,
     OP_PONG,
     OP_TEXT,
-    BytesLike,
     Close,
     CloseCode,
     Parser,
+    controlPayload,
     isSendableCloseCode,
 )
 from .http import Request, Response, parseRequest, parseResponse
 from .inbox import Inbox, NextMessage
+from .interfaces import IWebSocket
 from .keepalive import Keepalive, Pings
 from .options import Options
 from .readgate import APPLICATION, QUEUE, WRITE, ReadGate
@@ -66,13 +69,11 @@ class State(enum.IntEnum):
 CONNECTING, OPEN, CLOSING, CLOSED = State
 
 
-@implementer(IPushProducer)
+@implementer(IPushProducer, IWebSocket)
 class WebSocketProtocol(Protocol):
     """
     A WebSocket connection: the common part of the server and the client.
-
-    Read messages with L{recv} or C{async for}, or override
-    L{messageReceived} for callback-style code; send with L{send}.
+    Its public API is L{IWebSocket <txws.interfaces.IWebSocket>}.
 
     @ivar inbox: the messages received and not yet read, and the readers
         waiting for them (L{txws.inbox.Inbox}).
@@ -85,12 +86,14 @@ class WebSocketProtocol(Protocol):
     """The options of a protocol that no factory configured."""
 
     # Slots, not a __dict__: an idle connection should cost little.
+    # fmt: off
     __slots__ = (
         "options", "state", "_request", "_response", "_heads", "subprotocol",
         "extensions", "latency", "clock", "readSincePing", "_parser", "_writer",
         "_gate", "_closing", "_assembler", "_keepalive", "_pings", "_openTimer",
         "_closeTimer", "_producing", "inbox", "_closeWaiters",
     )
+    # fmt: on
 
     def __init__(self) -> None:
         self.options = self.defaultOptions
@@ -118,11 +121,10 @@ class WebSocketProtocol(Protocol):
         self.inbox = Inbox(0, self._queueDrained)
         self._closeWaiters: list[defer.Deferred[None]] = []
 
-    # -- The handshake and the connection's state ----------------------------
+    # -- State (IWebSocket's attributes) -------------------------------------
 
     @property
     def request(self) -> Request | None:
-        """The opening handshake's request (a L{txws.http.Request})."""
         if self._request is None and self._heads is not None:
             self._request = parseRequest(self._heads[0])
         return self._request
@@ -133,7 +135,6 @@ class WebSocketProtocol(Protocol):
 
     @property
     def response(self) -> Response | None:
-        """The opening handshake's response (a L{txws.http.Response})."""
         if self._response is None and self._heads is not None:
             self._response = parseResponse(self._heads[1])
         return self._response
@@ -149,29 +150,29 @@ class WebSocketProtocol(Protocol):
 
     @property
     def open(self) -> bool:
-        """Whether messages can be sent."""
         return self.state is OPEN
 
     @property
     def closed(self) -> bool:
-        """Whether the TCP connection is gone."""
         return self.state is CLOSED
 
     @property
     def closeCode(self) -> int | None:
-        """The code of the peer's close frame; 1006 if the connection closed without one."""
         closing = self._closing
-        if closing is not None and closing.received is not None:
-            return closing.received.code
-        return CloseCode.ABNORMAL_CLOSURE if self.state is CLOSED else None
+        if self.state is CLOSED or (closing is not None and closing.received is not None):
+            return self._closingHandshake().code
+        return None
 
     @property
     def closeReason(self) -> str | None:
-        """The reason in the peer's close frame; C{""} if it closed without one."""
         closing = self._closing
-        if closing is not None and closing.received is not None:
-            return closing.received.reason
-        return "" if self.state is CLOSED else None
+        if self.state is CLOSED or (closing is not None and closing.received is not None):
+            return self._closingHandshake().reason
+        return None
+
+    @property
+    def pendingMessages(self) -> int:
+        return len(self.inbox.messages)
 
     @property
     def localAddress(self) -> Any:
@@ -181,15 +182,9 @@ class WebSocketProtocol(Protocol):
     def remoteAddress(self) -> Any:
         return self.transport.getPeer() if self.transport else None
 
-    # -- Receiving ----------------------------------------------------------
+    # -- Receiving -------------------------------------------------------------
 
     def recv(self) -> defer.Deferred[Message]:
-        """
-        The next message: C{str} for text, C{bytes} for binary.
-
-        Errbacks with L{ConnectionClosedOK} or L{ConnectionClosedError} once
-        the connection is closed and every received message was read.
-        """
         return self.inbox.get()
 
     def __aiter__(self) -> WebSocketProtocol:
@@ -199,10 +194,6 @@ class WebSocketProtocol(Protocol):
         return NextMessage(self.inbox)
 
     def messageReceived(self, message: Message) -> None:
-        """
-        Called with each complete message. The default keeps it for
-        L{recv}; override it for callback-style code (and never call recv).
-        """
         inbox = self.inbox
         messages = inbox.messages
         messages.append(message)
@@ -218,26 +209,11 @@ class WebSocketProtocol(Protocol):
             if parser is None or not parser.parsing:
                 inbox.wake()
 
-    @property
-    def pendingMessages(self) -> int:
-        """How many received messages wait to be read."""
-        return len(self.inbox.messages)
+    # -- Sending ---------------------------------------------------------------
 
-    def _queueDrained(self) -> None:
-        self._resume(QUEUE)
-
-    # -- Sending ------------------------------------------------------------
-
-    def send(self, message: Message | Iterable[Message] | AsyncIterable[Message]
-             ) -> defer.Deferred[None]:
-        """
-        Send a message: C{str} as text, bytes-like as binary, an iterable or
-        async iterable of either as one fragmented message.
-
-        The Deferred fires once the message is written and the transport is
-        not asking us to pause; it errbacks with L{ConnectionClosed} if the
-        connection is not open.
-        """
+    def send(
+        self, message: Message | Iterable[Message] | AsyncIterable[Message]
+    ) -> defer.Deferred[None]:
         writer = self._writer
         if writer is None:
             return defer.fail(self._closedError())
@@ -262,55 +238,32 @@ class WebSocketProtocol(Protocol):
     def sendPrepared(self, prepared: PreparedMessage) -> bool:
         """
         Send a message prepared for many connections (L{txws.broadcast});
-        whether it was sent: not if the connection is not open, or its
+        whether it was sent: not if the connection is not open or its
         transport asked it to pause.
         """
         return self._writer is not None and self._writer.sendPrepared(prepared)
 
     def ping(self, data: str | bytes | None = None) -> defer.Deferred[float]:
-        """
-        Send a ping; the Deferred fires with the round trip in seconds when
-        the matching pong arrives (or a pong answering a later ping, RFC 6455
-        5.5.3). C{data}, at most 125 bytes, defaults to 4 random bytes.
-        """
         if self.state is not OPEN:
             return defer.fail(self._closedError())
         pings = self._pings
         if pings is None:
             pings = self._pings = Pings()
-        if data is None:
-            data = pings.newData()
-        elif isinstance(data, str):
-            data = data.encode("utf-8")
-        else:
-            data = bytes(data)
-        if len(data) > 125:
-            raise ValueError("ping data longer than 125 bytes")
-        d = pings.expect(data, self.clock.seconds())
+        payload = pings.newData() if data is None else controlPayload(data, "ping data")
+        d = pings.expect(payload, self.clock.seconds())
         if not d.called:
-            self._writer.writeFrame(OP_PING, data)  # type: ignore[union-attr]
+            self._writer.writeFrame(OP_PING, payload)  # type: ignore[union-attr]
         return d
 
     def pong(self, data: str | bytes = b"") -> defer.Deferred[None]:
-        """Send an unsolicited pong (a unidirectional heartbeat, 5.5.3)."""
         if self.state is not OPEN:
             return defer.fail(self._closedError())
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        if len(data) > 125:
-            raise ValueError("pong data longer than 125 bytes")
-        self._writer.writeFrame(OP_PONG, bytes(data))  # type: ignore[union-attr]
+        self._writer.writeFrame(OP_PONG, controlPayload(data, "pong data"))  # type: ignore[union-attr]
         return defer.succeed(None)
 
-    # -- Closing ------------------------------------------------------------
+    # -- Closing ---------------------------------------------------------------
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> defer.Deferred[None]:
-        """
-        Start the closing handshake; the Deferred fires when the TCP
-        connection is gone (after C{closeTimeout}, it is aborted).
-        Raises C{ValueError} for a code that cannot be sent or a reason over
-        123 bytes.
-        """
         if not isSendableCloseCode(code):
             raise ValueError(f"close code {code} cannot be sent")
         if len(reason.encode("utf-8")) > 123:
@@ -324,7 +277,6 @@ class WebSocketProtocol(Protocol):
         return d
 
     def whenClosed(self) -> defer.Deferred[None]:
-        """A new Deferred, fired with None when the connection is closed."""
         if self.state is CLOSED:
             return defer.succeed(None)
         d: defer.Deferred[None] = defer.Deferred()
@@ -349,7 +301,11 @@ class WebSocketProtocol(Protocol):
 
     def closeTransport(self) -> None:
         """Close TCP, and abort it if it is not gone within C{closeTimeout}."""
-        self._loseConnection()
+        # TLS transports wait for the producer to go before closing.
+        if self._producing:
+            self._producing = False
+            self.transport.unregisterProducer()
+        self.transport.loseConnection()
         self._startCloseTimer()
 
     def _closingHandshake(self) -> ClosingHandshake:
@@ -360,13 +316,6 @@ class WebSocketProtocol(Protocol):
 
     def _closedError(self) -> ConnectionClosed:
         return self._closingHandshake().error()
-
-    def _closeReceived(self, close: Close, payload: bytes) -> None:
-        self._stopInput()
-        echo = self._closingHandshake().receive(close, payload, self.state is OPEN)
-        if echo is not None:
-            self._sendClose(echo)
-        self._closeHandshakeDone()
 
     def _sendClose(self, payload: bytes) -> None:
         """Send our close frame: the connection is no longer open."""
@@ -379,15 +328,9 @@ class WebSocketProtocol(Protocol):
     def _closeHandshakeDone(self) -> None:
         """Close frames were exchanged (or we gave up on the peer)."""
         if self._closingHandshake().closesTCP:
-            self._loseConnection()
-        self._startCloseTimer()
-
-    def _loseConnection(self) -> None:
-        # TLS transports wait for the producer to go before closing.
-        if self._producing:
-            self._producing = False
-            self.transport.unregisterProducer()
-        self.transport.loseConnection()
+            self.closeTransport()
+        else:
+            self._startCloseTimer()
 
     def _startCloseTimer(self) -> None:
         if self._closeTimer is not None and self._closeTimer.active():
@@ -403,19 +346,16 @@ class WebSocketProtocol(Protocol):
                      peer=peerText(self.transport))
             self.transport.abortConnection()
 
-    # -- Read flow control --------------------------------------------------
+    # -- Read flow control -----------------------------------------------------
 
     def pauseReading(self) -> None:
-        """
-        Stop reading from the peer, and delivering messages, until
-        L{resumeReading}: reading resumes only when neither the application
-        nor the queue nor the write buffer has a reason left to pause it.
-        """
         self._pause(APPLICATION)
 
     def resumeReading(self) -> None:
-        """Undo L{pauseReading}."""
         self._resume(APPLICATION)
+
+    def _queueDrained(self) -> None:
+        self._resume(QUEUE)
 
     def _pause(self, reason: int) -> None:
         gate = self._gate
@@ -449,7 +389,7 @@ class WebSocketProtocol(Protocol):
         if self._parser is not None:
             self._parser.stop()
 
-    # -- IPushProducer: the transport tells us to stop or resume writing ----
+    # -- IPushProducer: the transport tells us to stop or resume writing -------
 
     def pauseProducing(self) -> None:
         if self._writer is not None and self._writer.pause():
@@ -463,27 +403,27 @@ class WebSocketProtocol(Protocol):
     def stopProducing(self) -> None:
         pass
 
-    # -- Hooks ----------------------------------------------------------------
+    # -- Hooks for the sides and for subclasses --------------------------------
 
     def handshakeDataReceived(self, data: bytes) -> None:
         """Bytes before the connection is open: the sides read the handshake."""
 
     def handshakeDone(self) -> None:
-        """Hook for the sides: the connection is open, before any frame."""
+        """The connection is open, before any frame (for the sides)."""
 
     def connectionOpen(self) -> None:
-        """Called once the opening handshake succeeded. Override at will."""
+        pass
 
     def handshakeTimedOut(self) -> None:
-        """Hook for the sides: the opening handshake took too long."""
+        """The opening handshake took too long (for the sides)."""
 
     def connectionClosed(self) -> None:
         """
-        Hook: the connection, once open, is gone (its readers are told next).
+        The connection, once open, is gone (its readers are told next).
         Subclasses that override it call it too.
         """
 
-    # -- Twisted protocol -----------------------------------------------------
+    # -- Twisted protocol --------------------------------------------------------
 
     def connectionMade(self) -> None:
         self.clock = self.options.getReactor()
@@ -531,15 +471,15 @@ class WebSocketProtocol(Protocol):
         closing = self._closingHandshake()
         self.inbox.close(closing.ok, closing.error)
         if self._pings is not None:
-            self._pings.stop(self._closedError())
+            self._pings.stop(closing.error())
         if self._writer is not None:
-            self._writer.stop(self._closingHandshake())
+            self._writer.stop(closing)
         if self._closeWaiters:
             waiters, self._closeWaiters = self._closeWaiters, []
             for d in waiters:
                 d.callback(None)
 
-    # -- Opening --------------------------------------------------------------
+    # -- Opening ---------------------------------------------------------------
 
     def switchToFrames(self, leftover: bytes = b"") -> None:
         """The sides call this once the handshake succeeded: frames from now on."""
@@ -576,7 +516,7 @@ class WebSocketProtocol(Protocol):
             self.handshakeTimedOut()
             self.transport.abortConnection()
 
-    # -- Frames in --------------------------------------------------------------
+    # -- Frames in ---------------------------------------------------------------
 
     def _parseFailed(self, error: Exception) -> None:
         """Parsing raised: wake readers, then fail the connection."""
@@ -624,7 +564,12 @@ class WebSocketProtocol(Protocol):
                 if latency is not None:
                     self.latency = latency
         else:
-            self._closeReceived(Close.parse(payload), payload)
+            self._stopInput()
+            closing = self._closingHandshake()
+            echo = closing.receive(Close.parse(payload), payload, self.state is OPEN)
+            if echo is not None:
+                self._sendClose(echo)
+            self._closeHandshakeDone()
 
 
 def _discardFrame(opcode: int, end: bool, rsv: int, payload: bytes) -> None:

@@ -94,8 +94,8 @@ def takeOverChannel(channel: HTTPChannel, protocol: WebSocketServerProtocol) -> 
       - its C{dataReceived}, C{rawDataReceived} and C{connectionLost} are
         looked up on the instance, so that assigning them redirects them;
       - C{setTimeout(None)} turns its idle timeout off (TimeoutMixin);
-      - C{_dataBuffer} (private) is the list of bytes it held back while
-        paused.
+      - C{_dataBuffer} (private) is the list of bytes received after the
+        request while the request is being handled.
     """
     channel.transport.unregisterProducer()
     # Through lambdas: the protocol changes what it does with bytes once open.

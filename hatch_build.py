@@ -28,17 +28,27 @@ class SpeedupsBuildHook(BuildHookInterface):
         suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
         target = root / "txws" / f"_speedups{suffix}"
         compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")
-        command = [*compiler, "-shared", "-fPIC", "-O3", "-Wall",
-                   f"-I{sysconfig.get_paths()['include']}", str(source), "-o", str(target)]
+        command = [
+            *compiler,
+            "-shared",
+            "-fPIC",
+            "-O3",
+            "-Wall",
+            f"-I{sysconfig.get_paths()['include']}",
+            str(source),
+            "-o",
+            str(target),
+        ]
         if sys.platform == "darwin":
-            command[len(compiler):len(compiler)] = ["-undefined", "dynamic_lookup"]
+            command[len(compiler) : len(compiler)] = ["-undefined", "dynamic_lookup"]
         try:
             subprocess.run(command, check=True, capture_output=True, timeout=120)
         except (OSError, subprocess.SubprocessError) as e:
             detail = getattr(e, "stderr", b"") or b""
             self.app.display_warning(
                 f"txws: C accelerator not built ({e}); using pure Python. "
-                + detail.decode(errors="replace")[:500])
+                + detail.decode(errors="replace")[:500]
+            )
             return
         if version != "editable":
             build_data["pure_python"] = False

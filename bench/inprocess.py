@@ -35,9 +35,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 WORKLOADS = ("echo-1", "echo-100", "callback-1", "callback-100", "connection")
-REQUEST = (b"GET / HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n"
-           b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+REQUEST = (
+    b"GET / HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+)
 
 
 def build(callbackClass: type | None = None) -> dict:
@@ -102,7 +104,7 @@ def build(callbackClass: type | None = None) -> dict:
             self.send(received)
 
     if callbackClass is not None:
-        CallbackEcho = callbackClass  # noqa: N806
+        CallbackEcho = callbackClass
     clock = MemoryReactorClock()
 
     def opened(protocolClass=None):
@@ -191,40 +193,54 @@ def paired(against: str, only: list[str], rounds: int, repeats: int) -> None:
     root = HERE.parent
     with tempfile.TemporaryDirectory() as tmp:
         other = Path(tmp) / "other"
-        subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "-q",
-                        str(other), against], check=True)
+        subprocess.run(
+            ["git", "-C", str(root), "worktree", "add", "--detach", "-q", str(other), against],
+            check=True,
+        )
         try:
             runs: dict[str, list[dict]] = {"this": [], against: []}
             for _ in range(repeats):
                 for label, tree in (("this", root), (against, other)):
                     out = subprocess.run(
-                        [sys.executable, str(Path(__file__)), "--json", "--rounds",
-                         str(rounds), "--only", ",".join(only)],
+                        [
+                            sys.executable,
+                            str(Path(__file__)),
+                            "--json",
+                            "--rounds",
+                            str(rounds),
+                            "--only",
+                            ",".join(only),
+                        ],
                         env={**os.environ, "PYTHONPATH": str(tree)},
-                        check=True, capture_output=True, text=True).stdout
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                    ).stdout
                     runs[label].append(json.loads(out))
         finally:
-            subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force",
-                            str(other)], check=True)
+            subprocess.run(
+                ["git", "-C", str(root), "worktree", "remove", "--force", str(other)], check=True
+            )
     print(f"| workload | this (µs) | {against} (µs) | this / {against} |")
     print("|---|---:|---:|---:|")
     for name in only:
         mine = [r[name] for r in runs["this"]]
         theirs = [r[name] for r in runs[against]]
         ratios = [a / b for a, b in zip(mine, theirs)]
-        print(f"| {name} | {statistics.median(mine):.2f} | {statistics.median(theirs):.2f}"
-              f" | {statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f}) |")
+        print(
+            f"| {name} | {statistics.median(mine):.2f} | {statistics.median(theirs):.2f}"
+            f" | {statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f}) |"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default=",".join(WORKLOADS),
-                        help="comma-separated workloads")
-    parser.add_argument("--rounds", type=int, default=200_000,
-                        help="messages (or connections/100) per timing")
+    parser.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated workloads")
+    parser.add_argument(
+        "--rounds", type=int, default=200_000, help="messages (or connections/100) per timing"
+    )
     parser.add_argument("--calls", action="store_true", help="count Python calls")
-    parser.add_argument("--once", action="store_true",
-                        help="one timing pass, for callgrind")
+    parser.add_argument("--once", action="store_true", help="one timing pass, for callgrind")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--against", help="a git revision to pair this tree with")
     parser.add_argument("--repeats", type=int, default=5)
@@ -251,7 +267,8 @@ def main() -> None:
         return
     unit = "calls" if args.calls else "µs"
     for name, value in results.items():
-        print(f"{name:14} {value:8.2f} {unit} per {'connection' if name == 'connection' else 'message'}")
+        per = "connection" if name == "connection" else "message"
+        print(f"{name:14} {value:8.2f} {unit} per {per}")
 
 
 if __name__ == "__main__":

@@ -30,14 +30,18 @@ def serve(compression: str) -> None:
         async for message in ws:
             if message == "stats":
                 current = tracemalloc.get_traced_memory()[0]
-                await ws.send(json.dumps({"bytes": current,
-                                          "connections": len(factory.connections)}))
+                await ws.send(
+                    json.dumps({"bytes": current, "connections": len(factory.connections)})
+                )
             else:
                 await ws.send(message)
 
     factory = txws.WebSocketServerFactory(
-        handler, compression=None if compression == "none" else compression,
-        pingInterval=None, maxConnections=None)
+        handler,
+        compression=None if compression == "none" else compression,
+        pingInterval=None,
+        maxConnections=None,
+    )
 
     async def main(reactor):
         from twisted.internet.endpoints import serverFromString
@@ -53,8 +57,7 @@ async def measure(port: int, count: int, compression: str) -> dict:
     from websockets.asyncio.client import connect
 
     url = f"ws://127.0.0.1:{port}/"
-    options = dict(compression=None if compression == "none" else "deflate",
-                   ping_interval=None)
+    options = dict(compression=None if compression == "none" else "deflate", ping_interval=None)
 
     async def stats(control) -> int:
         await control.send("stats")
@@ -67,8 +70,12 @@ async def measure(port: int, count: int, compression: str) -> dict:
         clients = [await connect(url, **options) for _ in range(count)]
         await asyncio.sleep(0.2)
         idle = await stats(control)
-        message = json.dumps([{"id": i, "name": f"user{i}", "active": True,
-                               "tags": ["a", "b", "c"]} for i in range(16)])[:1024]
+        message = json.dumps(
+            [
+                {"id": i, "name": f"user{i}", "active": True, "tags": ["a", "b", "c"]}
+                for i in range(16)
+            ]
+        )[:1024]
         for c in clients:
             await c.send(message)
             assert await c.recv() == message
@@ -82,8 +89,9 @@ async def measure(port: int, count: int, compression: str) -> dict:
 def main(count: int = 200) -> None:
     rows = []
     for compression in ("none", "deflate"):
-        server = subprocess.Popen([sys.executable, __file__, "serve", compression],
-                                  stdout=subprocess.PIPE, text=True)
+        server = subprocess.Popen(
+            [sys.executable, __file__, "serve", compression], stdout=subprocess.PIPE, text=True
+        )
         try:
             port = int(server.stdout.readline())
             result = asyncio.run(measure(port, count, compression))

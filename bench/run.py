@@ -37,16 +37,27 @@ sys.path.insert(0, str(HERE.parent))
 from txws.frames import serializeFrame  # noqa: E402
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
-HANDSHAKE = ("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-             "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-             f"Sec-WebSocket-Key: {KEY}\r\n\r\n").encode()
+HANDSHAKE = (
+    "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+    "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    f"Sec-WebSocket-Key: {KEY}\r\n\r\n"
+).encode()
 MASK = b"\x37\xfa\x21\x3d"
 TEXT = b"0123456789abcdef0123456789abcdef"  # 32 bytes
 BIG = bytes(range(256)) * 4096  # 1 MiB
 CLOSE = serializeFrame(8, b"\x03\xe8", mask=MASK)
 
-SERVERS = ["floor", "handshake-io", "txws", "txws-callback", "autobahn", "twisted.web",
-           "websockets", "aiohttp", "picows"]
+SERVERS = [
+    "floor",
+    "handshake-io",
+    "txws",
+    "txws-callback",
+    "autobahn",
+    "twisted.web",
+    "websockets",
+    "aiohttp",
+    "picows",
+]
 HANDSHAKE_WORKLOAD = "handshake (connect, upgrade, 1 message, close)"
 # Servers that answer one workload only.
 ONLY = {"handshake-io": HANDSHAKE_WORKLOAD}
@@ -108,7 +119,7 @@ async def flow(reader, writer, frame: bytes, echo: bytes, total: int, window: in
         if not chunk:
             raise RuntimeError("connection closed early")
         offset = received % size
-        if repeated[offset:offset + len(chunk)] != chunk:
+        if repeated[offset : offset + len(chunk)] != chunk:
             raise RuntimeError("echo differs from what was sent")
         received += len(chunk)
         more = min(total - sent, received // size + window - sent)
@@ -133,8 +144,10 @@ async def closeConnection(reader, writer, upgrade: bool) -> None:
 
 # Each workload returns the units of work it did (messages, MB, handshakes).
 
-async def oneConnection(kind: str, port: int, payload: bytes, opcode: int, total: int,
-                        window: int) -> None:
+
+async def oneConnection(
+    kind: str, port: int, payload: bytes, opcode: int, total: int, window: int
+) -> None:
     """Echo C{total} messages over one connection, C{window} in flight."""
     up = kind != "floor"
     reader, writer = await connect(port, up)
@@ -199,8 +212,11 @@ IDLE = "idle memory per connection"
 
 def startServer(kind: str) -> tuple[subprocess.Popen, int]:
     port = freePort()
-    process = subprocess.Popen([sys.executable, str(HERE / "servers.py"), kind, str(port)],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "servers.py"), kind, str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     line = process.stdout.readline()
     if line.strip() != "ready":
         process.kill()
@@ -226,7 +242,7 @@ async def idleMemory(kind: str, pid: int, port: int, count: int) -> float:
     conns = [await connect(port, up) for _ in range(count)]
     await asyncio.sleep(0.5)
     after = rssBytes(pid)
-    for r, w in first + conns:
+    for _r, w in first + conns:
         w.close()
     return (after - before) / count
 
@@ -267,8 +283,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="a tenth of the work")
     parser.add_argument("--only", help="comma-separated servers")
-    parser.add_argument("--workloads", help="comma-separated words that pick workloads by name,"
-                        " e.g. handshake,idle")
+    parser.add_argument(
+        "--workloads", help="comma-separated words that pick workloads by name, e.g. handshake,idle"
+    )
     args = parser.parse_args()
     servers = args.only.split(",") if args.only else SERVERS
     scale = 0.1 if args.quick else 1.0
@@ -279,7 +296,8 @@ def main() -> None:
     # One slot per repeat (None where a server did not run), so that each
     # server's run can be set against the floor's run of the same repeat.
     results: dict[str, dict[str, list[float | None]]] = {
-        w: {s: [None] * args.repeats for s in servers} for w in workloads}
+        w: {s: [None] * args.repeats for s in servers} for w in workloads
+    }
     started = time.time()
     for repeat in range(args.repeats):
         for workload in workloads:
@@ -292,16 +310,30 @@ def main() -> None:
                     print(f"  {server} / {workload}: failed: {e}", file=sys.stderr)
                     continue
                 results[workload][server][repeat] = value
-                print(f"[{repeat + 1}/{args.repeats}] {workload:50} {server:14} {value:10.2f}",
-                      flush=True)
-    medians = {w: {s: statistics.median(x for x in v if x is not None)
-                   for s, v in r.items() if any(x is not None for x in v)}
-               for w, r in results.items()}
+                print(
+                    f"[{repeat + 1}/{args.repeats}] {workload:50} {server:14} {value:10.2f}",
+                    flush=True,
+                )
+    medians = {
+        w: {
+            s: statistics.median(x for x in v if x is not None)
+            for s, v in r.items()
+            if any(x is not None for x in v)
+        }
+        for w, r in results.items()
+    }
     generator = {w: statistics.median(v) for w, v in measure.generatorCpu.items() if v}
-    summary = {"date": time.strftime("%Y-%m-%d", time.gmtime()), "versions": versions(),
-               "repeats": args.repeats, "scale": scale, "seconds": round(time.time() - started),
-               "cpus": os.cpu_count(), "medians": medians, "runs": results,
-               "generator": generator}
+    summary = {
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "versions": versions(),
+        "repeats": args.repeats,
+        "scale": scale,
+        "seconds": round(time.time() - started),
+        "cpus": os.cpu_count(),
+        "medians": medians,
+        "runs": results,
+        "generator": generator,
+    }
     # A partial run (--only, --workloads) prints its table but keeps the saved results.
     save = not (args.only or args.workloads)
     if save:
@@ -324,15 +356,20 @@ def unitOf(workload: str) -> str:
 def writeReport(summary: dict, servers: list[str], save: bool = True) -> None:
     medians = summary["medians"]
     workloads = list(medians)
-    lines = [f"# Benchmark results ({summary['date']})", "",
-             f"Server CPU per unit of work, median of {summary['repeats']} interleaved runs,"
-             f" {summary['cpus']} cores; idle memory is RSS growth per connection. "
-             "Ratios are medians of the ratios within each repeat (runs next to each other"
-             " in time), which the machine's slow swings move less than ratios of medians."
-             " Generated by `python bench/run.py`.", "",
-             "Versions: " + ", ".join(f"{k} {v}" for k, v in summary["versions"].items()), "",
-             "| server | " + " | ".join(f"{w} ({unitOf(w)})" for w in workloads) + " |",
-             "|---|" + "---:|" * len(workloads)]
+    lines = [
+        f"# Benchmark results ({summary['date']})",
+        "",
+        f"Server CPU per unit of work, median of {summary['repeats']} interleaved runs,"
+        f" {summary['cpus']} cores; idle memory is RSS growth per connection. "
+        "Ratios are medians of the ratios within each repeat (runs next to each other"
+        " in time), which the machine's slow swings move less than ratios of medians."
+        " Generated by `python bench/run.py`.",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in summary["versions"].items()),
+        "",
+        "| server | " + " | ".join(f"{w} ({unitOf(w)})" for w in workloads) + " |",
+        "|---|" + "---:|" * len(workloads),
+    ]
     for server in servers:
         cells = []
         for w in workloads:
@@ -353,8 +390,12 @@ def writeReport(summary: dict, servers: list[str], save: bool = True) -> None:
                 cells.append(text)
         lines.append(f"| {server} | " + " | ".join(cells) + " |")
     gen = summary.get("generator", {})
-    lines += ["", "Load generator CPU per unit (its headroom): "
-              + "; ".join(f"{w}: {v:.2f} {unitOf(w)}" for w, v in gen.items()), ""]
+    lines += [
+        "",
+        "Load generator CPU per unit (its headroom): "
+        + "; ".join(f"{w}: {v:.2f} {unitOf(w)}" for w, v in gen.items()),
+        "",
+    ]
     print("\n".join(lines))
     if not save:
         return
@@ -377,8 +418,14 @@ def chart(summary: dict, servers: list[str]) -> None:
     for ax, w in zip(axes.flat, workloads):
         names = [s for s in servers if s in medians[w]]
         values = [medians[w][s] / (1024 if w == IDLE else 1) for s in names]
-        colours = ["#d62728" if s.startswith("txws") else
-                   "#7f7f7f" if s in ("floor", "handshake-io") else "#1f77b4" for s in names]
+        colours = [
+            "#d62728"
+            if s.startswith("txws")
+            else "#7f7f7f"
+            if s in ("floor", "handshake-io")
+            else "#1f77b4"
+            for s in names
+        ]
         ax.barh(names, values, color=colours)
         ax.set_title(f"{w}\n({unitOf(w)}, lower is better)", fontsize=9)
         ax.invert_yaxis()

@@ -31,8 +31,9 @@ def floor(port: int) -> None:
         def dataReceived(self, data):
             self.transport.write(data)
 
-    twistedMain(lambda reactor: reactor.listenTCP(port, Factory.forProtocol(Echo),
-                                                  interface="127.0.0.1"))
+    twistedMain(
+        lambda reactor: reactor.listenTCP(port, Factory.forProtocol(Echo), interface="127.0.0.1")
+    )
 
 
 def handshakeIO(port: int) -> None:
@@ -67,8 +68,9 @@ def handshakeIO(port: int) -> None:
             else:
                 self.transport.write(echo)
 
-    twistedMain(lambda reactor: reactor.listenTCP(port, Factory.forProtocol(Canned),
-                                                  interface="127.0.0.1"))
+    twistedMain(
+        lambda reactor: reactor.listenTCP(port, Factory.forProtocol(Canned), interface="127.0.0.1")
+    )
 
 
 def txws_(port: int) -> None:
@@ -78,8 +80,9 @@ def txws_(port: int) -> None:
         async for message in ws:
             await ws.send(message)
 
-    factory = txws.WebSocketServerFactory(echo, compression=None, pingInterval=None,
-                                          maxSize=MAX, serverHeader=None)
+    factory = txws.WebSocketServerFactory(
+        echo, compression=None, pingInterval=None, maxSize=MAX, serverHeader=None
+    )
     twistedMain(lambda reactor: reactor.listenTCP(port, factory, interface="127.0.0.1"))
 
 
@@ -90,8 +93,9 @@ def txwsCallback(port: int) -> None:
         def messageReceived(self, message):
             self.send(message)
 
-    factory = txws.WebSocketServerFactory(None, compression=None, pingInterval=None,
-                                          maxSize=MAX, serverHeader=None)
+    factory = txws.WebSocketServerFactory(
+        None, compression=None, pingInterval=None, maxSize=MAX, serverHeader=None
+    )
     factory.protocol = Echo
     twistedMain(lambda reactor: reactor.listenTCP(port, factory, interface="127.0.0.1"))
 
@@ -105,8 +109,9 @@ def autobahn(port: int) -> None:
 
     factory = WebSocketServerFactory(f"ws://127.0.0.1:{port}")
     factory.protocol = Echo
-    factory.setProtocolOptions(maxMessagePayloadSize=MAX, maxFramePayloadSize=MAX,
-                               autoPingInterval=0)
+    factory.setProtocolOptions(
+        maxMessagePayloadSize=MAX, maxFramePayloadSize=MAX, autoPingInterval=0
+    )
     twistedMain(lambda reactor: reactor.listenTCP(port, factory, interface="127.0.0.1"))
 
 
@@ -166,8 +171,15 @@ def websockets_(port: int) -> None:
 
     async def start():
         global _server
-        _server = await serve(echo, "127.0.0.1", port, compression=None,
-                              ping_interval=None, max_size=MAX, max_queue=16)
+        _server = await serve(
+            echo,
+            "127.0.0.1",
+            port,
+            compression=None,
+            ping_interval=None,
+            max_size=MAX,
+            max_queue=16,
+        )
 
     asyncioMain(start)
 
@@ -208,8 +220,9 @@ def picows_(port: int) -> None:
 
     async def start():
         global _server
-        _server = await ws_create_server(lambda request: Echo(), "127.0.0.1", port,
-                                         max_frame_size=MAX)
+        _server = await ws_create_server(
+            lambda request: Echo(), "127.0.0.1", port, max_frame_size=MAX
+        )
 
     asyncioMain(start)
 

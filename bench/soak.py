@@ -18,8 +18,9 @@ message, close).
 Exits 1 unless: every message came back intact (count and checksum), no
 connection closed unexpectedly, the server logged no warning or error, its
 RSS after everyone left is within a margin of its RSS before (after a
-warm-up) and so is its count of live Python objects, and its RSS stayed flat over the sequential connections. Prints
-the figures; ``--json`` writes them too.
+warm-up) and so is its count of live Python objects, and its RSS stayed
+flat over the sequential connections. Prints the figures; ``--json``
+writes them too.
 """
 
 from __future__ import annotations
@@ -144,14 +145,14 @@ def randomMessage(rng: random.Random) -> str | bytes:
     return rng.randbytes(size)
 
 
-async def client(url: str, until: float, tally: Tally, rng: random.Random,
-                 limit=None) -> None:
+async def client(url: str, until: float, tally: Tally, rng: random.Random, limit=None) -> None:
     """
     One connection slot: busy until C{until}, reconnecting as it goes;
     C{limit} (a DeferredSemaphore) bounds the connection attempts in flight.
     """
-    import txws
     from twisted.internet import reactor, task
+
+    import txws
 
     while True:
         if limit is None:
@@ -191,8 +192,7 @@ async def client(url: str, until: float, tally: Tally, rng: random.Random,
             return
 
 
-async def sequential(url: str, count: int, pid: int, samples: list[int],
-                     tally: Tally) -> None:
+async def sequential(url: str, count: int, pid: int, samples: list[int], tally: Tally) -> None:
     import txws
 
     rng = random.Random(2)
@@ -213,14 +213,18 @@ async def soak(reactor, args, server: subprocess.Popen, port: int) -> dict:
 
     url = f"ws://127.0.0.1:{port}/"
     pid = server.pid
-    result: dict = {"connections": args.connections, "duration": args.duration,
-                    "sequential": args.sequential}
+    result: dict = {
+        "connections": args.connections,
+        "duration": args.duration,
+        "sequential": args.sequential,
+    }
 
     # A warm-up, so that "start" is the server after its first connections.
     warm = Tally()
     rng = random.Random(0)
-    await defer.gatherResults([defer.ensureDeferred(
-        client(url, reactor.seconds(), warm, rng)) for _ in range(100)])
+    await defer.gatherResults(
+        [defer.ensureDeferred(client(url, reactor.seconds(), warm, rng)) for _ in range(100)]
+    )
     start, startBlocks = await settled(url, pid)
 
     tally = Tally()
@@ -236,9 +240,12 @@ async def soak(reactor, args, server: subprocess.Popen, port: int) -> dict:
     watcher = task.LoopingCall(watch)
     watcher.start(0.5)
 
-    await defer.gatherResults([defer.ensureDeferred(
-        client(url, until, tally, random.Random(i + 1), limit))
-        for i in range(args.connections)])
+    await defer.gatherResults(
+        [
+            defer.ensureDeferred(client(url, until, tally, random.Random(i + 1), limit))
+            for i in range(args.connections)
+        ]
+    )
     watcher.stop()
     busy = time.monotonic() - started
     # Connections the server has not seen go yet are gone within a moment.
@@ -252,12 +259,19 @@ async def soak(reactor, args, server: subprocess.Popen, port: int) -> dict:
 
     result.update(
         seconds=round(busy, 1),
-        connectionsOpened=tally.connections, messages=tally.sent,
-        echoed=tally.echoed, checksumsMatch=tally.sentDigest == tally.echoedDigest,
-        mismatches=tally.mismatches, unexpectedCloses=tally.unexpected[:10],
-        cleanCloses=tally.cleanCloses, drops=tally.drops,
-        rssStart=start, rssPeak=peak, rssAfter=after,
-        blocksStart=startBlocks, blocksAfter=afterBlocks,
+        connectionsOpened=tally.connections,
+        messages=tally.sent,
+        echoed=tally.echoed,
+        checksumsMatch=tally.sentDigest == tally.echoedDigest,
+        mismatches=tally.mismatches,
+        unexpectedCloses=tally.unexpected[:10],
+        cleanCloses=tally.cleanCloses,
+        drops=tally.drops,
+        rssStart=start,
+        rssPeak=peak,
+        rssAfter=after,
+        blocksStart=startBlocks,
+        blocksAfter=afterBlocks,
         sequentialSeconds=round(sequentialTime, 1),
         rssSequential=[samples[0], samples[len(samples) // 2], samples[-1]] if samples else [],
     )
@@ -267,27 +281,34 @@ async def soak(reactor, args, server: subprocess.Popen, port: int) -> dict:
 def check(result: dict, logged: list[str]) -> list[str]:
     problems = []
     if result["messages"] != result["echoed"] or not result["checksumsMatch"]:
-        problems.append(f"{result['messages']} sent, {result['echoed']} echoed,"
-                        f" checksums match: {result['checksumsMatch']}")
+        problems.append(
+            f"{result['messages']} sent, {result['echoed']} echoed,"
+            f" checksums match: {result['checksumsMatch']}"
+        )
     if result["mismatches"]:
         problems.append(f"{result['mismatches']} messages came back changed")
     if result["unexpectedCloses"]:
         problems.append(f"unexpected closes: {result['unexpectedCloses']}")
     if logged:
-        problems.append(f"the server logged {len(logged)} warnings or errors:"
-                        f" {logged[0][:500]}")
+        problems.append(f"the server logged {len(logged)} warnings or errors: {logged[0][:500]}")
     growth = result["rssPeak"] - result["rssStart"]
     margin = max(RETURN_FLOOR, RETURN_MARGIN * growth)
     if result["rssAfter"] - result["rssStart"] > margin:
-        problems.append(f"RSS {result['rssAfter'] / 2**20:.1f} MiB after everyone left,"
-                        f" {result['rssStart'] / 2**20:.1f} MiB at the start")
+        problems.append(
+            f"RSS {result['rssAfter'] / 2**20:.1f} MiB after everyone left,"
+            f" {result['rssStart'] / 2**20:.1f} MiB at the start"
+        )
     if result["blocksAfter"] - result["blocksStart"] > BLOCKS_MARGIN:
-        problems.append(f"{result['blocksAfter'] - result['blocksStart']} more Python"
-                        " objects alive after everyone left than at the start")
+        problems.append(
+            f"{result['blocksAfter'] - result['blocksStart']} more Python"
+            " objects alive after everyone left than at the start"
+        )
     seq = result["rssSequential"]
     if seq and seq[-1] - seq[1] > FLAT_MARGIN:
-        problems.append(f"RSS grew from {seq[1] / 2**20:.1f} to {seq[-1] / 2**20:.1f} MiB"
-                        " over the sequential connections")
+        problems.append(
+            f"RSS grew from {seq[1] / 2**20:.1f} to {seq[-1] / 2**20:.1f} MiB"
+            " over the sequential connections"
+        )
     return problems
 
 
@@ -304,8 +325,12 @@ def main() -> None:
         return
     raiseFileLimit(args.connections + 100)
 
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(args.connections)],
-                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(args.connections)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     line = server.stdout.readline()
     if not line.startswith("listening on "):
         server.kill()
@@ -341,18 +366,24 @@ def main() -> None:
     result["logged"] = logged[:10]
     problems = check(result, logged)
     mib = 2**20
-    print(f"{result['connections']} concurrent connections for {result['seconds']} s:"
-          f" {result['connectionsOpened']} opened, {result['messages']} messages,"
-          f" {result['cleanCloses']} clean closes, {result['drops']} drops")
-    print(f"server RSS: {result['rssStart'] / mib:.1f} MiB at the start,"
-          f" {result['rssPeak'] / mib:.1f} MiB at the peak,"
-          f" {result['rssAfter'] / mib:.1f} MiB after everyone left;"
-          f" Python blocks {result['blocksStart']} then {result['blocksAfter']}")
+    print(
+        f"{result['connections']} concurrent connections for {result['seconds']} s:"
+        f" {result['connectionsOpened']} opened, {result['messages']} messages,"
+        f" {result['cleanCloses']} clean closes, {result['drops']} drops"
+    )
+    print(
+        f"server RSS: {result['rssStart'] / mib:.1f} MiB at the start,"
+        f" {result['rssPeak'] / mib:.1f} MiB at the peak,"
+        f" {result['rssAfter'] / mib:.1f} MiB after everyone left;"
+        f" Python blocks {result['blocksStart']} then {result['blocksAfter']}"
+    )
     seq = result["rssSequential"]
     if seq:
-        print(f"{result['sequential']} sequential connections in"
-              f" {result['sequentialSeconds']} s: RSS {seq[0] / mib:.1f},"
-              f" {seq[1] / mib:.1f}, {seq[2] / mib:.1f} MiB")
+        print(
+            f"{result['sequential']} sequential connections in"
+            f" {result['sequentialSeconds']} s: RSS {seq[0] / mib:.1f},"
+            f" {seq[1] / mib:.1f}, {seq[2] / mib:.1f} MiB"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     for problem in problems:

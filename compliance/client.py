@@ -44,8 +44,7 @@ async def main(reactor, server="ws://127.0.0.1:9001", concurrency="1"):
             await runCase(server, number)
             print(f"case {number} done", flush=True)
 
-    await defer.gatherResults([defer.ensureDeferred(worker())
-                               for _ in range(int(concurrency))])
+    await defer.gatherResults([defer.ensureDeferred(worker()) for _ in range(int(concurrency))])
     ws = await txws.connect(f"{server}/updateReports?agent={AGENT}", **OPTIONS)
     # kosoku drops this connection without a close frame: that is expected.
     await ws.whenClosed()

@@ -25,8 +25,7 @@ async def echo(websocket):
 
 
 async def main(reactor, endpoint="tcp:0:interface=127.0.0.1"):
-    port = await txws.serve(echo, endpoint, maxSize=2**24, maxQueue=None,
-                            pingInterval=None)
+    port = await txws.serve(echo, endpoint, maxSize=2**24, maxQueue=None, pingInterval=None)
     print(f"listening on {port.getHost().port}", flush=True)
     await defer.Deferred()
 

@@ -91,8 +91,9 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def startEchoServer() -> tuple[subprocess.Popen, int, Progress]:
-    process = subprocess.Popen([sys.executable, str(HERE / "echo_server.py")],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "echo_server.py")], stdout=subprocess.PIPE, text=True
+    )
     line = process.stdout.readline()
     match = re.match(r"listening on (\d+)", line)
     if not match:
@@ -101,27 +102,30 @@ def startEchoServer() -> tuple[subprocess.Popen, int, Progress]:
     return process, int(match.group(1)), Progress(process.stdout)
 
 
-def runServerSection(port: int, progress: Progress, globs: list[str],
-                     outdir: Path) -> bool:
+def runServerSection(port: int, progress: Progress, globs: list[str], outdir: Path) -> bool:
     """kosoku drives the txws server; False if it hangs."""
-    command = kosokuCommand() + ["-m", "fuzzingclient", f"127.0.0.1:{port}",
-                                 "-p", "4", "-o", str(outdir)]
+    command = kosokuCommand() + [
+        "-m",
+        "fuzzingclient",
+        f"127.0.0.1:{port}",
+        "-p",
+        "4",
+        "-o",
+        str(outdir),
+    ]
     for glob in globs:
         command += ["-i", glob]
-    kosoku = subprocess.Popen(command, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    kosoku = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return progress.wait(kosoku)
 
 
 def runClientSection(globs: list[str], outdir: Path) -> bool:
     """The txws client runs the cases kosoku serves; False on a hang."""
     port = freePort()
-    command = kosokuCommand() + ["-m", "fuzzingserver", f"127.0.0.1:{port}",
-                                 "-o", str(outdir)]
+    command = kosokuCommand() + ["-m", "fuzzingserver", f"127.0.0.1:{port}", "-o", str(outdir)]
     for glob in globs:
         command += ["-i", glob]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True)
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         # kosoku says where it listens once it is ready.
         deadline = time.monotonic() + 30
@@ -130,7 +134,9 @@ def runClientSection(globs: list[str], outdir: Path) -> bool:
                 raise RuntimeError("kosoku fuzzingserver did not start")
         client = subprocess.Popen(
             [sys.executable, str(HERE / "client.py"), f"ws://127.0.0.1:{port}", "2"],
-            stdout=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         if not Progress(client.stdout).wait(client) or client.returncode != 0:
             return False
         # kosoku writes its reports once the client has asked for them.
@@ -189,8 +195,7 @@ def run(side: str, outroot: Path, include: list[str] | None = None) -> dict:
         for section in SECTIONS:
             if section in EXCLUDED:
                 continue
-            globs = [g for g in (include or [f"{section}.*"])
-                     if g.split(".")[0] == section]
+            globs = [g for g in (include or [f"{section}.*"]) if g.split(".")[0] == section]
             if not globs:
                 continue
             outdir = outroot / f"{side}-{section}"
@@ -218,12 +223,13 @@ def run(side: str, outroot: Path, include: list[str] | None = None) -> dict:
 
 def failures(summary: dict) -> list[str]:
     """One readable line per case that is not OK (or INFORMATIONAL)."""
-    lines = [f"section {s}: no case finished for {STALL} s (HANG)"
-             for s in summary["hangs"]]
+    lines = [f"section {s}: no case finished for {STALL} s (HANG)" for s in summary["hangs"]]
     for case, v in summary["cases"].items():
         if v["behavior"] not in GOOD or v["behaviorClose"] not in GOOD:
-            lines.append(f"{case}: behavior {v['behavior']}, close {v['behaviorClose']}"
-                         f" — {v.get('description', '')[:160]}")
+            lines.append(
+                f"{case}: behavior {v['behavior']}, close {v['behaviorClose']}"
+                f" — {v.get('description', '')[:160]}"
+            )
     return lines
 
 
@@ -231,8 +237,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("side", choices=["server", "client"])
     parser.add_argument("-o", "--outdir", default="reports")
-    parser.add_argument("-i", "--include", action="append",
-                        help="case glob, e.g. 6.4.* (default: every section)")
+    parser.add_argument(
+        "-i", "--include", action="append", help="case glob, e.g. 6.4.* (default: every section)"
+    )
     parser.add_argument("--json", help="write the summary here")
     args = parser.parse_args()
     summary = run(args.side, Path(args.outdir), args.include)

@@ -24,9 +24,15 @@ KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 PEER = IPv4Address("TCP", "127.0.0.1", 54321)
 
 
-def request(path: str = "/", *, key: str = KEY, method: str = "GET",
-            version: str = "HTTP/1.1", headers: dict[str, str] | None = None,
-            drop: tuple[str, ...] = ()) -> bytes:
+def request(
+    path: str = "/",
+    *,
+    key: str = KEY,
+    method: str = "GET",
+    version: str = "HTTP/1.1",
+    headers: dict[str, str] | None = None,
+    drop: tuple[str, ...] = (),
+) -> bytes:
     """An upgrade request; C{headers} overrides fields, C{drop} removes some."""
     fields = {
         "Host": "example.com",
@@ -42,6 +48,7 @@ def request(path: str = "/", *, key: str = KEY, method: str = "GET",
 
 
 # -- Deferred checks (as SynchronousTestCase has them) ----------------------
+
 
 def successResultOf(d: Deferred) -> Any:
     results: list = []
@@ -89,11 +96,11 @@ class Connection:
     def receive(self, data: bytes) -> None:
         self.protocol.dataReceived(data)
 
-    def receiveFrame(self, opcode: int, payload: bytes = b"", fin: bool = True,
-                     rsv: int = 0) -> None:
+    def receiveFrame(
+        self, opcode: int, payload: bytes = b"", fin: bool = True, rsv: int = 0
+    ) -> None:
         """Deliver a frame as the peer would send it (masked from a client)."""
-        self.receive(serializeFrame(opcode, payload, fin, rsv,
-                                    mask=not self.isClient))
+        self.receive(serializeFrame(opcode, payload, fin, rsv, mask=not self.isClient))
 
     def receiveClose(self, code: int = 1000, reason: str = "") -> None:
         self.receiveFrame(8, Close(code, reason).serialize())
@@ -137,7 +144,7 @@ def openServer(handler: Any = None, **options: Any) -> Connection:
     conn = serverConnection(handler, **options)
     conn.receive(request())
     head = conn.sent()
-    response = parseResponse(head[:findHeadEnd(head)])
+    response = parseResponse(head[: findHeadEnd(head)])
     assert response.status == 101, head
     return conn
 
@@ -153,7 +160,7 @@ def clientConnection(uri: str = "ws://example.com/", **options: Any) -> Connecti
 
 def sentRequest(conn: Connection):
     data = conn.sent()
-    return parseRequest(data[:findHeadEnd(data)])
+    return parseRequest(data[: findHeadEnd(data)])
 
 
 def acceptResponse(req, extra: str = "") -> bytes:

@@ -55,8 +55,10 @@ def rawExchange(port: int, data: bytes, until: bytes) -> bytes:
         return received
 
 
-UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")
+UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+)
 
 
 class TestResource:
@@ -66,11 +68,17 @@ class TestResource:
 
         port, number = await listenSite(txws.WebSocketResource(echo))
         try:
-            page = await within(deferToThread(rawExchange, number,
-                                              b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"home page"))
+            page = await within(
+                deferToThread(
+                    rawExchange, number, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"home page"
+                )
+            )
             assert b"200 OK" in page
-            plain = await within(deferToThread(rawExchange, number,
-                                               b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", b"client.\n"))
+            plain = await within(
+                deferToThread(
+                    rawExchange, number, b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", b"client.\n"
+                )
+            )
             assert plain.startswith(b"HTTP/1.1 426 ")
             assert plain.rstrip(b"\r\n").split(b"\r\n\r\n", 1)[1].count(b"\n") == 0
             ws = await within(txws.connect(f"ws://127.0.0.1:{number}/ws"))
@@ -88,8 +96,9 @@ class TestResource:
         try:
             frame = serializeFrame(OP_TEXT, b"eager", mask=True)
             # The request and the first frame in one segment.
-            answer = await within(deferToThread(rawExchange, number,
-                                                UPGRADE + b"\r\n" + frame, b"eager"))
+            answer = await within(
+                deferToThread(rawExchange, number, UPGRADE + b"\r\n" + frame, b"eager")
+            )
             assert b"101 Switching Protocols" in answer
             assert answer.endswith(serializeFrame(OP_TEXT, b"eager"))
         finally:
@@ -101,16 +110,21 @@ class TestResource:
 
         def auth(protocol, request):
             if request.headers.get("Authorization") != "Bearer ok":
-                return Response(401, headers=[("WWW-Authenticate", "Bearer")],
-                                body=b"who are you?\n")
+                return Response(
+                    401, headers=[("WWW-Authenticate", "Bearer")], body=b"who are you?\n"
+                )
 
         port, number = await listenSite(txws.WebSocketResource(echo, processRequest=auth))
         try:
-            answer = await within(deferToThread(rawExchange, number, UPGRADE + b"\r\n",
-                                                b"who are you?"))
+            answer = await within(
+                deferToThread(rawExchange, number, UPGRADE + b"\r\n", b"who are you?")
+            )
             assert answer.startswith(b"HTTP/1.1 401 ")
-            ws = await within(txws.connect(f"ws://127.0.0.1:{number}/ws",
-                                           additionalHeaders={"Authorization": "Bearer ok"}))
+            ws = await within(
+                txws.connect(
+                    f"ws://127.0.0.1:{number}/ws", additionalHeaders={"Authorization": "Bearer ok"}
+                )
+            )
             await within(ws.close())
         finally:
             await port.stopListening()
@@ -204,16 +218,22 @@ class TestBroadcast:
 
         from .helpers import request, serverConnection
 
-        conn = serverConnection(compression=None, extensions=[ServerPerMessageDeflateFactory(
-            serverMaxWindowBits=None, clientMaxWindowBits=None)])
+        conn = serverConnection(
+            compression=None,
+            extensions=[
+                ServerPerMessageDeflateFactory(serverMaxWindowBits=None, clientMaxWindowBits=None)
+            ],
+        )
         conn.receive(request(headers={"Sec-WebSocket-Extensions": "permessage-deflate"}))
         conn.sent()
         plain = openServer(compression=None)
         assert txws.broadcast([conn.protocol, plain.protocol], b"\x00" * 1000) == 2
         [frame] = conn.framesSent()
         assert frame.rsv == RSV1 and frame.opcode == OP_BINARY
-        assert zlib.decompressobj(-15).decompress(frame.payload + b"\x00\x00\xff\xff") == \
-            b"\x00" * 1000
+        assert (
+            zlib.decompressobj(-15).decompress(frame.payload + b"\x00\x00\xff\xff")
+            == b"\x00" * 1000
+        )
         plain.assertFramesSent(Frame(OP_BINARY, b"\x00" * 1000))
 
 
@@ -258,9 +278,13 @@ class TestCommandLine:
             from twisted.internet.threads import deferToThread
 
             def run():
-                return subprocess.run([sys.executable, "-m", "txws", url],
-                                      input="hello\nbye\n", capture_output=True, text=True,
-                                      timeout=30)
+                return subprocess.run(
+                    [sys.executable, "-m", "txws", url],
+                    input="hello\nbye\n",
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                )
 
             result = await within(deferToThread(run), 40)
             out = result.stdout
@@ -278,8 +302,13 @@ class TestCommandLine:
             from twisted.internet.threads import deferToThread
 
             def run():
-                return subprocess.run([sys.executable, "-m", "txws", url], input="",
-                                      capture_output=True, text=True, timeout=30)
+                return subprocess.run(
+                    [sys.executable, "-m", "txws", url],
+                    input="",
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                )
 
             result = await within(deferToThread(run), 40)
             assert result.returncode == 0, result.stderr
@@ -289,8 +318,13 @@ class TestCommandLine:
 
     def test_connection_refused(self):
         free = freePort()
-        result = subprocess.run([sys.executable, "-m", "txws", f"ws://127.0.0.1:{free}/"],
-                                input="", capture_output=True, text=True, timeout=30)
+        result = subprocess.run(
+            [sys.executable, "-m", "txws", f"ws://127.0.0.1:{free}/"],
+            input="",
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert result.returncode != 0
         assert "Failed to connect" in result.stdout
         assert "Traceback" not in result.stderr

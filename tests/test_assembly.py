@@ -21,7 +21,7 @@ def test_fragmentsMakeOneMessage() -> None:
 
 
 def test_textAcrossACodePointBoundary() -> None:
-    encoded = "héllo".encode("utf-8")
+    encoded = "héllo".encode()
     assembler = MessageAssembler((), None)
     assert assembler.feed(OP_TEXT, False, 0, encoded[:2]) is None
     assert assembler.feed(OP_CONT, True, 0, encoded[2:]) == "héllo"
@@ -55,8 +55,13 @@ def test_resetDropsTheMessage() -> None:
 
 
 def deflate() -> PerMessageDeflate:
-    return PerMessageDeflate(remoteNoContextTakeover=False, localNoContextTakeover=False,
-                             remoteMaxWindowBits=15, localMaxWindowBits=15, minSize=0)
+    return PerMessageDeflate(
+        remoteNoContextTakeover=False,
+        localNoContextTakeover=False,
+        remoteMaxWindowBits=15,
+        localMaxWindowBits=15,
+        minSize=0,
+    )
 
 
 def test_compressedFragmentsAreDecoded() -> None:

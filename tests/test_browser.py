@@ -19,8 +19,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-    pytest.skip("Debian's chromium and chromium-driver are not installed",
-                allow_module_level=True)
+    pytest.skip("Debian's chromium and chromium-driver are not installed", allow_module_level=True)
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -31,10 +30,17 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 def browser(profile: Path):
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 f"--user-data-dir={profile}"]:
+    for flag in [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+    ]:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
@@ -43,8 +49,15 @@ def browser(profile: Path):
 
 def test_two_browsers_chat(tmp_path):
     port = freePort()
-    server = startTwistd("--handler", "examples.chat.handler", "--static", "examples/chat",
-                         "--port", f"tcp:{port}:interface=127.0.0.1", cwd=ROOT)
+    server = startTwistd(
+        "--handler",
+        "examples.chat.handler",
+        "--static",
+        "examples/chat",
+        "--port",
+        f"tcp:{port}:interface=127.0.0.1",
+        cwd=ROOT,
+    )
     drivers = []
     try:
         waitListening(port, server)
@@ -53,7 +66,8 @@ def test_two_browsers_chat(tmp_path):
             drivers.append(driver)
             driver.get(f"http://127.0.0.1:{port}/")
             WebDriverWait(driver, 20).until(
-                lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+                lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1"
+            )
         alice, bob = drivers
         # Bob sees Alice... and himself join: two people in the room.
         WebDriverWait(bob, 20).until(lambda d: "2 here" in d.find_element(By.ID, "log").text)
@@ -61,9 +75,11 @@ def test_two_browsers_chat(tmp_path):
         alice.find_element(By.ID, "text").send_keys("hello from a real browser")
         alice.find_element(By.ID, "send").click()
         WebDriverWait(bob, 20).until(
-            lambda d: "alice: hello from a real browser" in d.find_element(By.ID, "log").text)
+            lambda d: "alice: hello from a real browser" in d.find_element(By.ID, "log").text
+        )
         WebDriverWait(alice, 20).until(
-            lambda d: "alice: hello from a real browser" in d.find_element(By.ID, "log").text)
+            lambda d: "alice: hello from a real browser" in d.find_element(By.ID, "log").text
+        )
     finally:
         for driver in drivers:
             driver.quit()

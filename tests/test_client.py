@@ -27,9 +27,13 @@ from .helpers import (
 
 
 def test_request():
-    conn = clientConnection("ws://user:pw@example.com:8080/path?q=1", origin="https://o",
-                            subprotocols=["chat"], additionalHeaders=[("X-Token", "t")],
-                            userAgentHeader="agent/1")
+    conn = clientConnection(
+        "ws://user:pw@example.com:8080/path?q=1",
+        origin="https://o",
+        subprotocols=["chat"],
+        additionalHeaders=[("X-Token", "t")],
+        userAgentHeader="agent/1",
+    )
     req = sentRequest(conn)
     assert req.path == "/path?q=1"
     h = req.headers
@@ -41,7 +45,8 @@ def test_request():
     assert h.get("User-Agent") == "agent/1"
     assert h.get("Authorization").startswith("Basic ")
     assert h.get("Sec-WebSocket-Extensions") == (
-        "permessage-deflate; client_no_context_takeover; client_max_window_bits")
+        "permessage-deflate; client_no_context_takeover; client_max_window_bits"
+    )
 
 
 def test_default_user_agent():
@@ -64,7 +69,7 @@ def test_response_in_pieces_with_frames_behind():
     conn = clientConnection()
     data = acceptResponse(sentRequest(conn)) + serializeFrame(OP_TEXT, b"welcome")
     for i in range(len(data)):
-        conn.receive(data[i:i + 1])
+        conn.receive(data[i : i + 1])
     successResultOf(conn.factory.handshake)
     assert successResultOf(conn.protocol.recv()) == "welcome"
 
@@ -72,9 +77,10 @@ def test_response_in_pieces_with_frames_behind():
 def test_wrong_accept():
     conn = clientConnection()
     sentRequest(conn)
-    conn.receive(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
-                 + acceptKey("other").encode() + b"\r\n\r\n")
+    conn.receive(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey("other").encode() + b"\r\n\r\n"
+    )
     failureResultOf(conn.factory.handshake, InvalidHeader)
     assert conn.transport.disconnected
 
@@ -153,8 +159,11 @@ def test_frames_behind_handshake_wait_for_the_application():
 
     conn = clientConnection()
     conn.factory.handshake.addCallback(lambda ws: ws.recv().addCallback(ws.send))
-    data = (acceptResponse(sentRequest(conn)) + serializeFrame(OP_TEXT, b"first")
-            + serializeFrame(OP_TEXT, b"bad rsv", rsv=0x20))
+    data = (
+        acceptResponse(sentRequest(conn))
+        + serializeFrame(OP_TEXT, b"first")
+        + serializeFrame(OP_TEXT, b"bad rsv", rsv=0x20)
+    )
     conn.receive(data)
     frames = conn.framesSent()
     assert frames[0] == Frame(OP_TEXT, b"first")
@@ -178,13 +187,22 @@ class TestOptionsCheckedBeforeConnecting:
         with pytest.raises(ValueError, match=option):
             WebSocketClientFactory("ws://example.com/", **{option: value})
 
-    @pytest.mark.parametrize("headers", [
-        [("X-A", "a\r\nInjected: yes")], [("X-A", "a\nInjected: yes")], [("X-A", "\u4f8b")],
-        [("X A", "b")], [("X-A\r\nInjected", "b")], [("", "b")], {"X:A": "b"},
-    ])
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            [("X-A", "a\r\nInjected: yes")],
+            [("X-A", "a\nInjected: yes")],
+            [("X-A", "\u4f8b")],
+            [("X A", "b")],
+            [("X-A\r\nInjected", "b")],
+            [("", "b")],
+            {"X:A": "b"},
+        ],
+    )
     def test_additional_headers(self, headers):
-        import txws
         from twisted.internet.testing import MemoryReactorClock
+
+        import txws
 
         reactor = MemoryReactorClock()
         with pytest.raises(ValueError, match="additionalHeaders"):
@@ -193,8 +211,9 @@ class TestOptionsCheckedBeforeConnecting:
 
     @pytest.mark.parametrize("subprotocols", [["chat, evil"], ["a b"], ["a\r\nX: y"], [""]])
     def test_subprotocols(self, subprotocols):
-        import txws
         from twisted.internet.testing import MemoryReactorClock
+
+        import txws
 
         reactor = MemoryReactorClock()
         with pytest.raises(ValueError, match="subprotocols"):
@@ -204,10 +223,11 @@ class TestOptionsCheckedBeforeConnecting:
 
 def test_failure_while_sending_the_request_fails_connect(monkeypatch):
     """Whatever fails while building or writing the request fails connect() at once."""
-    import txws
-    import txws.client
     from twisted.internet import defer
     from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+    import txws
+    import txws.client
 
     def broken(*args, **kwargs):
         raise RuntimeError("cannot build it")
@@ -222,8 +242,7 @@ def test_failure_while_sending_the_request_fails_connect(monkeypatch):
             return defer.succeed(protocol)
 
     endpoint = InMemory()
-    d = txws.connect("ws://example.com/", MemoryReactorClock(), endpoint=endpoint,
-                     openTimeout=None)
+    d = txws.connect("ws://example.com/", MemoryReactorClock(), endpoint=endpoint, openTimeout=None)
     failureResultOf(d, RuntimeError)
     assert endpoint.transport.disconnecting or endpoint.transport.disconnected
 
@@ -247,12 +266,14 @@ class TestRedirectsKeepToTheEndpoint:
             protocol.makeConnection(StringTransport())
             protocol.dataReceived(
                 f"HTTP/1.1 302 Found\r\nLocation: {self.location}\r\n"
-                "Content-Length: 0\r\n\r\n".encode())
+                "Content-Length: 0\r\n\r\n".encode()
+            )
             return defer.succeed(protocol)
 
     def test_cross_authority_redirect_refused(self):
-        import txws
         from twisted.internet.testing import MemoryReactorClock
+
+        import txws
         from txws.exceptions import RedirectError
 
         reactor = MemoryReactorClock()
@@ -263,8 +284,9 @@ class TestRedirectsKeepToTheEndpoint:
         assert reactor.tcpClients == []
 
     def test_same_authority_redirect_uses_the_endpoint(self):
-        import txws
         from twisted.internet.testing import MemoryReactorClock
+
+        import txws
         from txws.exceptions import RedirectError
 
         reactor = MemoryReactorClock()
@@ -275,8 +297,9 @@ class TestRedirectsKeepToTheEndpoint:
         assert reactor.tcpClients == []
 
     def test_redirect_endpoint_chooses(self):
-        import txws
         from twisted.internet.testing import MemoryReactorClock
+
+        import txws
 
         reactor = MemoryReactorClock()
         asked = []
@@ -287,8 +310,9 @@ class TestRedirectsKeepToTheEndpoint:
             return second
 
         first = self.Redirecting("ws://127.0.0.1:22981/elsewhere")
-        d = txws.connect("ws://app.invalid:9999/", reactor, endpoint=first,
-                         redirectEndpoint=redirectEndpoint)
+        d = txws.connect(
+            "ws://app.invalid:9999/", reactor, endpoint=first, redirectEndpoint=redirectEndpoint
+        )
         assert asked[0] == "ws://127.0.0.1:22981/elsewhere"
         assert second.connected >= 1
         assert reactor.tcpClients == []

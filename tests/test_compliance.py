@@ -32,9 +32,18 @@ def test_autobahn(side):
     reports.mkdir(exist_ok=True)
     summary = reports / f"summary-{side}.json"
     subprocess.run(
-        [sys.executable, str(ROOT / "compliance" / "run.py"), side,
-         "-o", str(reports), "--json", str(summary)],
-        check=False, cwd=ROOT)
+        [
+            sys.executable,
+            str(ROOT / "compliance" / "run.py"),
+            side,
+            "-o",
+            str(reports),
+            "--json",
+            str(summary),
+        ],
+        check=False,
+        cwd=ROOT,
+    )
     result = json.loads(summary.read_text())
     assert result["cases"], "no case ran"
     problems = compliance.failures(result)

@@ -15,8 +15,7 @@ from txws.extensions.permessage_deflate import (
     PerMessageDeflate,
     ServerPerMessageDeflateFactory,
 )
-from txws.frames import OP_BINARY, OP_CONT, OP_PING, OP_TEXT, RSV1
-from txws.frames import serializeFrame
+from txws.frames import OP_BINARY, OP_CONT, OP_PING, OP_TEXT, RSV1, serializeFrame
 
 from .helpers import (
     acceptResponse,
@@ -47,8 +46,9 @@ class TestServerNegotiation:
 
     def test_client_max_window_bits_bare(self):
         header, ext = negotiate("permessage-deflate; client_max_window_bits")
-        assert header == ("permessage-deflate; server_max_window_bits=12; "
-                          "client_max_window_bits=12")
+        assert header == (
+            "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"
+        )
         assert ext.remoteMaxWindowBits == 12
 
     def test_client_max_window_bits_value(self):
@@ -66,43 +66,55 @@ class TestServerNegotiation:
         assert negotiate("permessage-deflate; server_max_window_bits=8") == (None, None)
 
     def test_no_context_takeover_requested(self):
-        header, ext = negotiate("permessage-deflate; server_no_context_takeover; "
-                                "client_no_context_takeover")
+        header, ext = negotiate(
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+        )
         assert "server_no_context_takeover" in header
         assert "client_no_context_takeover" in header
         assert ext.localNoContextTakeover and ext.remoteNoContextTakeover
 
     def test_no_context_takeover_configured(self):
-        header, ext = negotiate("permessage-deflate", serverNoContextTakeover=True,
-                                clientNoContextTakeover=True)
+        header, ext = negotiate(
+            "permessage-deflate", serverNoContextTakeover=True, clientNoContextTakeover=True
+        )
         assert "server_no_context_takeover" in header
         assert "client_no_context_takeover" in header
 
     def test_full_window_not_announced(self):
-        header, ext = negotiate("permessage-deflate; client_max_window_bits",
-                                serverMaxWindowBits=None, clientMaxWindowBits=None)
+        header, ext = negotiate(
+            "permessage-deflate; client_max_window_bits",
+            serverMaxWindowBits=None,
+            clientMaxWindowBits=None,
+        )
         assert header == "permessage-deflate"
         assert (ext.localMaxWindowBits, ext.remoteMaxWindowBits) == (15, 15)
 
-    @pytest.mark.parametrize("offer", [
-        "permessage-deflate; server_max_window_bits=7",
-        "permessage-deflate; server_max_window_bits=16",
-        "permessage-deflate; server_max_window_bits=abc",
-        "permessage-deflate; server_max_window_bits=009",
-        "permessage-deflate; server_max_window_bits",
-        "permessage-deflate; client_max_window_bits=0",
-        "permessage-deflate; server_no_context_takeover=1",
-        "permessage-deflate; client_no_context_takeover; client_no_context_takeover",
-        "permessage-deflate; server_max_window_bits=10; server_max_window_bits=11",
-        "permessage-deflate; unknown_parameter",
-    ])
+    @pytest.mark.parametrize(
+        "offer",
+        [
+            "permessage-deflate; server_max_window_bits=7",
+            "permessage-deflate; server_max_window_bits=16",
+            "permessage-deflate; server_max_window_bits=abc",
+            "permessage-deflate; server_max_window_bits=009",
+            "permessage-deflate; server_max_window_bits",
+            "permessage-deflate; client_max_window_bits=0",
+            "permessage-deflate; server_no_context_takeover=1",
+            "permessage-deflate; client_no_context_takeover; client_no_context_takeover",
+            "permessage-deflate; server_max_window_bits=10; server_max_window_bits=11",
+            "permessage-deflate; unknown_parameter",
+        ],
+    )
     def test_bad_offers_declined(self, offer):
         assert negotiate(offer) == (None, None)
 
     def test_several_offers_first_acceptable_wins(self):
         header, extensions = negotiateServer(
-            ["permessage-deflate; bogus, permessage-deflate; server_no_context_takeover",
-             "permessage-deflate"], [SERVER()])
+            [
+                "permessage-deflate; bogus, permessage-deflate; server_no_context_takeover",
+                "permessage-deflate",
+            ],
+            [SERVER()],
+        )
         assert header.startswith("permessage-deflate; server_no_context_takeover")
         assert len(extensions) == 1
 
@@ -120,13 +132,23 @@ class TestServerNegotiation:
 class TestClientNegotiation:
     def test_offer(self):
         assert offerClient([CLIENT()]) == (
-            "permessage-deflate; client_no_context_takeover; client_max_window_bits")
+            "permessage-deflate; client_no_context_takeover; client_max_window_bits"
+        )
         assert offerClient([CLIENT(clientNoContextTakeover=False)]) == (
-            "permessage-deflate; client_max_window_bits")
-        assert offerClient([CLIENT(serverMaxWindowBits=10, serverNoContextTakeover=True,
-                                   clientNoContextTakeover=True)]) == (
+            "permessage-deflate; client_max_window_bits"
+        )
+        assert offerClient(
+            [
+                CLIENT(
+                    serverMaxWindowBits=10,
+                    serverNoContextTakeover=True,
+                    clientNoContextTakeover=True,
+                )
+            ]
+        ) == (
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
-            "server_max_window_bits=10; client_max_window_bits")
+            "server_max_window_bits=10; client_max_window_bits"
+        )
 
     def accept(self, response: str, **config):
         [ext] = negotiateClient([response], [CLIENT(**config)])
@@ -143,20 +165,25 @@ class TestClientNegotiation:
         assert self.accept("permessage-deflate").localNoContextTakeover
 
     def test_server_limits(self):
-        ext = self.accept("permessage-deflate; server_max_window_bits=9; "
-                          "client_max_window_bits=10; client_no_context_takeover; "
-                          "server_no_context_takeover")
+        ext = self.accept(
+            "permessage-deflate; server_max_window_bits=9; "
+            "client_max_window_bits=10; client_no_context_takeover; "
+            "server_no_context_takeover"
+        )
         assert (ext.remoteMaxWindowBits, ext.localMaxWindowBits) == (9, 10)
         assert ext.localNoContextTakeover and ext.remoteNoContextTakeover
 
-    @pytest.mark.parametrize("response", [
-        "permessage-deflate; server_max_window_bits",
-        "permessage-deflate; client_max_window_bits",
-        "permessage-deflate; server_max_window_bits=16",
-        "permessage-deflate; client_max_window_bits=8",
-        "permessage-deflate; unknown",
-        "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
-    ])
+    @pytest.mark.parametrize(
+        "response",
+        [
+            "permessage-deflate; server_max_window_bits",
+            "permessage-deflate; client_max_window_bits",
+            "permessage-deflate; server_max_window_bits=16",
+            "permessage-deflate; client_max_window_bits=8",
+            "permessage-deflate; unknown",
+            "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+        ],
+    )
     def test_bad_responses(self, response):
         with pytest.raises(NegotiationError):
             self.accept(response)
@@ -175,8 +202,11 @@ class TestClientNegotiation:
 
     def test_connection_fails_on_bad_answer(self):
         conn = clientConnection()
-        conn.receive(acceptResponse(sentRequest(conn),
-                                    "Sec-WebSocket-Extensions: permessage-deflate; x=1\r\n"))
+        conn.receive(
+            acceptResponse(
+                sentRequest(conn), "Sec-WebSocket-Extensions: permessage-deflate; x=1\r\n"
+            )
+        )
         from .helpers import failureResultOf
 
         failureResultOf(conn.factory.handshake, NegotiationError)
@@ -184,8 +214,12 @@ class TestClientNegotiation:
 
 def pair(**kw):
     """Two ends of a connection: what a compresses, b inflates."""
-    settings = dict(remoteNoContextTakeover=False, localNoContextTakeover=False,
-                    remoteMaxWindowBits=12, localMaxWindowBits=12)
+    settings = dict(
+        remoteNoContextTakeover=False,
+        localNoContextTakeover=False,
+        remoteMaxWindowBits=12,
+        localMaxWindowBits=12,
+    )
     settings.update(kw)
     a = PerMessageDeflate(**settings)
     b = PerMessageDeflate(**settings)
@@ -220,8 +254,9 @@ class TestCompression:
 
     def test_rfc_example_decoded(self):
         _, b = pair(remoteMaxWindowBits=15)
-        out = b.decode(bytes.fromhex("f248cdc9c90700"), rsv=RSV1, start=True, end=True,
-                       maxSize=None)
+        out = b.decode(
+            bytes.fromhex("f248cdc9c90700"), rsv=RSV1, start=True, end=True, maxSize=None
+        )
         assert out == b"Hello"
 
     def test_rfc_example_fragmented(self):
@@ -234,16 +269,25 @@ class TestCompression:
     def test_rfc_example_context_takeover(self):
         # 7.2.3.2: the second "Hello" reuses the first one's window.
         _, b = pair(remoteMaxWindowBits=15)
-        assert b.decode(bytes.fromhex("f248cdc9c90700"), rsv=RSV1, start=True, end=True,
-                        maxSize=None) == b"Hello"
-        assert b.decode(bytes.fromhex("f200110000"), rsv=RSV1, start=True, end=True,
-                        maxSize=None) == b"Hello"
+        assert (
+            b.decode(bytes.fromhex("f248cdc9c90700"), rsv=RSV1, start=True, end=True, maxSize=None)
+            == b"Hello"
+        )
+        assert (
+            b.decode(bytes.fromhex("f200110000"), rsv=RSV1, start=True, end=True, maxSize=None)
+            == b"Hello"
+        )
 
     def test_rfc_example_uncompressed_stored_block(self):
         # 7.2.3.3: "Hello" in a stored (uncompressed) deflate block.
         _, b = pair(remoteMaxWindowBits=15)
-        out = b.decode(bytes.fromhex("0005 00fa ff48 656c 6c6f 00".replace(" ", "")),
-                       rsv=RSV1, start=True, end=True, maxSize=None)
+        out = b.decode(
+            bytes.fromhex("0005 00fa ff48 656c 6c6f 00".replace(" ", "")),
+            rsv=RSV1,
+            start=True,
+            end=True,
+            maxSize=None,
+        )
         assert out == b"Hello"
 
     def test_fragmented_messages(self):
@@ -267,8 +311,13 @@ class TestCompression:
         assert roundTrip(a, b, [message]) == message
 
     def test_min_size(self):
-        a = PerMessageDeflate(remoteNoContextTakeover=False, localNoContextTakeover=False,
-                              remoteMaxWindowBits=15, localMaxWindowBits=15, minSize=100)
+        a = PerMessageDeflate(
+            remoteNoContextTakeover=False,
+            localNoContextTakeover=False,
+            remoteMaxWindowBits=15,
+            localMaxWindowBits=15,
+            minSize=100,
+        )
         assert a.encode(b"short", start=True, end=True) == (0, b"short")
         assert a.encode(b"x" * 200, start=True, end=True)[0] == RSV1
 
@@ -298,9 +347,11 @@ class TestCompression:
 
 def deflateServer(**options):
     """A server connection that negotiated permessage-deflate (full windows)."""
-    conn = serverConnection(extensions=[SERVER(serverMaxWindowBits=None,
-                                               clientMaxWindowBits=None)],
-                            compression=None, **options)
+    conn = serverConnection(
+        extensions=[SERVER(serverMaxWindowBits=None, clientMaxWindowBits=None)],
+        compression=None,
+        **options,
+    )
     conn.receive(request(headers={"Sec-WebSocket-Extensions": "permessage-deflate"}))
     head = conn.sent()
     assert b"Sec-WebSocket-Extensions: permessage-deflate\r\n" in head
@@ -316,11 +367,16 @@ def compressed(data: bytes, wbits: int = 15) -> bytes:
 class TestOnTheWire:
     def test_default_server_negotiates(self):
         conn = serverConnection()
-        conn.receive(request(headers={"Sec-WebSocket-Extensions":
-                                      "permessage-deflate; client_max_window_bits"}))
+        conn.receive(
+            request(
+                headers={"Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits"}
+            )
+        )
         head = conn.sent()
-        assert (b"Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=12;"
-                b" client_max_window_bits=12\r\n") in head
+        assert (
+            b"Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=12;"
+            b" client_max_window_bits=12\r\n"
+        ) in head
 
     def test_compression_none(self):
         conn = serverConnection(compression=None)
@@ -334,8 +390,10 @@ class TestOnTheWire:
         successResultOf(conn.protocol.send("hello " * 20))
         [frame] = conn.framesSent()
         assert frame.rsv == RSV1 and frame.opcode == OP_TEXT
-        assert zlib.decompressobj(-15).decompress(frame.payload + b"\x00\x00\xff\xff") == \
-            b"hello " * 20
+        assert (
+            zlib.decompressobj(-15).decompress(frame.payload + b"\x00\x00\xff\xff")
+            == b"hello " * 20
+        )
 
     def test_control_frames_never_compressed(self):
         conn = deflateServer()
@@ -343,7 +401,9 @@ class TestOnTheWire:
         conn.protocol.ping(b"mine")
         frames = conn.framesSent()
         assert [(f.opcode, f.rsv, f.payload) for f in frames] == [
-            (10, 0, b"ping data"), (9, 0, b"mine")]
+            (10, 0, b"ping data"),
+            (9, 0, b"mine"),
+        ]
 
     def test_rsv1_on_control_frame_fails(self):
         conn = deflateServer()
@@ -359,10 +419,11 @@ class TestOnTheWire:
     def test_fragmented_compressed_message_in_pieces(self):
         conn = deflateServer()
         data = compressed("ünïcødé ".encode() * 200)
-        wire = (serializeFrame(OP_TEXT, data[:10], fin=False, rsv=RSV1, mask=True)
-                + serializeFrame(OP_CONT, data[10:], mask=True))
+        wire = serializeFrame(OP_TEXT, data[:10], fin=False, rsv=RSV1, mask=True) + serializeFrame(
+            OP_CONT, data[10:], mask=True
+        )
         for i in range(0, len(wire), 7):
-            conn.receive(wire[i:i + 7])
+            conn.receive(wire[i : i + 7])
         assert successResultOf(conn.protocol.recv()) == "ünïcødé " * 200
 
     def test_invalid_utf8_after_inflating(self):
@@ -374,11 +435,15 @@ class TestOnTheWire:
         conn = deflateServer()
         successResultOf(conn.protocol.send([b"a" * 100, b"b" * 100]))
         frames = conn.framesSent()
-        assert [(f.opcode, f.rsv, f.fin) for f in frames] == [(OP_BINARY, RSV1, False),
-                                                             (OP_CONT, 0, True)]
+        assert [(f.opcode, f.rsv, f.fin) for f in frames] == [
+            (OP_BINARY, RSV1, False),
+            (OP_CONT, 0, True),
+        ]
         d = zlib.decompressobj(-15)
-        assert d.decompress(frames[0].payload + frames[1].payload + b"\x00\x00\xff\xff") == \
-            b"a" * 100 + b"b" * 100
+        assert (
+            d.decompress(frames[0].payload + frames[1].payload + b"\x00\x00\xff\xff")
+            == b"a" * 100 + b"b" * 100
+        )
 
     def test_uncompressed_size_still_checked_from_header(self):
         conn = deflateServer(maxSize=1000)
@@ -404,7 +469,7 @@ class TestOnTheWire:
         tracemalloc.start()
         try:
             for i in range(0, len(wire), 65536):
-                conn.receive(wire[i:i + 65536])
+                conn.receive(wire[i : i + 65536])
                 if conn.protocol.state != 1:
                     break
             peak = tracemalloc.get_traced_memory()[1]
@@ -417,8 +482,8 @@ class TestOnTheWire:
 
 def test_connection_level_round_trip_in_memory():
     """A txws client and server over an in-memory pump, compression on."""
-    from twisted.test.iosim import connectedServerAndClient
     from twisted.internet.testing import MemoryReactorClock
+    from twisted.test.iosim import connectedServerAndClient
 
     from txws.client import WebSocketClientFactory
     from txws.server import WebSocketServerFactory
@@ -434,8 +499,10 @@ def test_connection_level_round_trip_in_memory():
     serverFactory = WebSocketServerFactory(handler, reactor=clock)
     clientFactory = WebSocketClientFactory("ws://example.com/", reactor=clock)
     server, client, pump = connectedServerAndClient(
-        lambda: serverFactory.buildProtocol(None), lambda: clientFactory.buildProtocol(None),
-        greet=True)
+        lambda: serverFactory.buildProtocol(None),
+        lambda: clientFactory.buildProtocol(None),
+        greet=True,
+    )
     pump.flush()
     ws = successResultOf(clientFactory.handshake)
     assert [e.name for e in ws.extensions] == ["permessage-deflate"]

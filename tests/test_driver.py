@@ -76,7 +76,7 @@ class TestLikeFromCoroutine:
         # driver's callback at once: the driver goes on in a loop.
         async def handler():
             total = 0
-            for i in range(5000):
+            for _i in range(5000):
                 total += await _yieldValue(defer.succeed(1))
             try:
                 await _yieldValue(defer.fail(KeyError("k")))
@@ -163,7 +163,7 @@ class TestNextMessage:
 
         async def handler(ws):
             try:
-                async for message in ws:
+                async for _message in ws:
                     pass
             except ConnectionClosedError as e:
                 caught.append(e)
@@ -213,8 +213,7 @@ class TestNextMessage:
         conn.receiveFrame(OP_TEXT, b"c")
         conn.receiveClose(1000)
         conn.lose()
-        assert received == [("inner", "a"), ("inner", "stop"), ("outer", "b"),
-                            ("outer", "c")]
+        assert received == [("inner", "a"), ("inner", "stop"), ("outer", "b"), ("outer", "c")]
         assert successResultOf(conn.protocol.handlerResult) is None
 
     def test_cancel_while_waiting(self):

@@ -18,7 +18,11 @@ def startServer(script: str) -> tuple[subprocess.Popen, int]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "examples" / script), "tcp:0:interface=127.0.0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     line = process.stdout.readline()
     match = re.search(r"localhost:(\d+)/", line)
     if match is None:
@@ -28,8 +32,9 @@ def startServer(script: str) -> tuple[subprocess.Popen, int]:
 
 
 def run(args: list[str], stdin: str = "") -> str:
-    result = subprocess.run([sys.executable, *args], input=stdin, capture_output=True,
-                            text=True, timeout=30, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, *args], input=stdin, capture_output=True, text=True, timeout=30, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -48,9 +53,11 @@ def test_hello_client_and_server():
 def test_echo_server_with_websockets_client():
     server, port = startServer("echo.py")
     try:
-        code = ("from websockets.sync.client import connect\n"
-                f"with connect('ws://127.0.0.1:{port}/', open_timeout=10) as c:\n"
-                "    c.send('ping'); print(c.recv(timeout=10))\n")
+        code = (
+            "from websockets.sync.client import connect\n"
+            f"with connect('ws://127.0.0.1:{port}/', open_timeout=10) as c:\n"
+            "    c.send('ping'); print(c.recv(timeout=10))\n"
+        )
         assert run(["-c", code]).strip() == "ping"
     finally:
         server.terminate()

@@ -9,11 +9,27 @@ def test_all_names_exist():
 
 
 def test_design_names():
-    for name in ["serve", "connect", "WebSocketServerFactory", "WebSocketClientFactory",
-                 "WebSocketServerProtocol", "WebSocketClientProtocol", "WebSocketProtocol",
-                 "ConnectionClosed", "ConnectionClosedOK", "ConnectionClosedError",
-                 "InvalidHandshake", "InvalidStatus", "InvalidURI", "InvalidOrigin",
-                 "NegotiationError", "PayloadTooBig", "ProtocolError", "InvalidState", "State"]:
+    for name in [
+        "serve",
+        "connect",
+        "WebSocketServerFactory",
+        "WebSocketClientFactory",
+        "WebSocketServerProtocol",
+        "WebSocketClientProtocol",
+        "WebSocketProtocol",
+        "ConnectionClosed",
+        "ConnectionClosedOK",
+        "ConnectionClosedError",
+        "InvalidHandshake",
+        "InvalidStatus",
+        "InvalidURI",
+        "InvalidOrigin",
+        "NegotiationError",
+        "PayloadTooBig",
+        "ProtocolError",
+        "InvalidState",
+        "State",
+    ]:
         assert name in txws.__all__, name
 
 
@@ -32,9 +48,19 @@ def test_codec_has_no_twisted_imports():
     from pathlib import Path
 
     root = Path(txws.__file__).parent
-    for name in ["frames.py", "handshake.py", "http.py", "uri.py", "exceptions.py",
-                 "grammar.py", "closing.py", "assembly.py", "readgate.py",
-                 "extensions/__init__.py", "extensions/permessage_deflate.py"]:
+    for name in [
+        "frames.py",
+        "handshake.py",
+        "http.py",
+        "uri.py",
+        "exceptions.py",
+        "grammar.py",
+        "closing.py",
+        "assembly.py",
+        "readgate.py",
+        "extensions/__init__.py",
+        "extensions/permessage_deflate.py",
+    ]:
         tree = ast.parse((root / name).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):

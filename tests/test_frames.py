@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 from txws.exceptions import InvalidUTF8, PayloadTooBig, ProtocolError
 from txws.frames import (
-    _applyMaskPython,
-    _maskJoinPython,
     Close,
     CloseCode,
     Frame,
     Opcode,
     Parser,
+    _applyMaskPython,
+    _maskJoinPython,
     applyMask,
     maskJoin,
     parseFrames,
@@ -35,7 +35,7 @@ def collect(data: bytes, chunks=None, **kw):
     else:
         pos = 0
         for size in chunks:
-            parser.feed(data[pos:pos + size])
+            parser.feed(data[pos : pos + size])
             pos += size
         parser.feed(data[pos:])
     return events
@@ -44,7 +44,7 @@ def collect(data: bytes, chunks=None, **kw):
 def joinPieces(events):
     """Group streamed pieces back into (opcode, payload) per message."""
     messages, current, opcode = [], [], None
-    for op, end, rsv, payload in events:
+    for op, end, _rsv, payload in events:
         if op >= 8:
             messages.append((op, payload))
             continue
@@ -130,15 +130,13 @@ class TestSerialization:
     def test_ping(self):
         assert serializeFrame(Opcode.PING, b"Hello") == bytes.fromhex("890548656c6c6f")
 
-    @pytest.mark.parametrize("n,header", [
-        (125, "827d"),
-        (126, "827e007e"),
-        (65535, "827effff"),
-        (65536, "827f0000000000010000"),
-    ])
+    @pytest.mark.parametrize(
+        "n,header",
+        [(125, "827d"), (126, "827e007e"), (65535, "827effff"), (65536, "827f0000000000010000")],
+    )
     def test_length_boundaries(self, n, header):
         frame = serializeFrame(Opcode.BINARY, b"\x00" * n)
-        assert frame[:len(header) // 2] == bytes.fromhex(header)
+        assert frame[: len(header) // 2] == bytes.fromhex(header)
         assert len(frame) == len(header) // 2 + n
 
 
@@ -159,14 +157,21 @@ class TestRoundTrip:
         assert parseFrames(frame.serialize(mask=masked), requireMask=masked) == [frame]
 
     def test_fragments_keep_fin(self):
-        frames = [Frame(Opcode.TEXT, b"a", fin=False), Frame(Opcode.PING, b"p"),
-                  Frame(Opcode.CONT, b"b", fin=False), Frame(Opcode.CONT, b"c")]
+        frames = [
+            Frame(Opcode.TEXT, b"a", fin=False),
+            Frame(Opcode.PING, b"p"),
+            Frame(Opcode.CONT, b"b", fin=False),
+            Frame(Opcode.CONT, b"c"),
+        ]
         data = b"".join(f.serialize() for f in frames)
         assert parseFrames(data) == frames
 
-    @given(opcode=st.sampled_from([Opcode.TEXT, Opcode.BINARY]),
-           payload=st.binary(max_size=70000), masked=st.booleans(),
-           chunks=st.lists(st.integers(1, 5000), max_size=30))
+    @given(
+        opcode=st.sampled_from([Opcode.TEXT, Opcode.BINARY]),
+        payload=st.binary(max_size=70000),
+        masked=st.booleans(),
+        chunks=st.lists(st.integers(1, 5000), max_size=30),
+    )
     @settings(max_examples=150, deadline=None)
     def test_property_any_payload_any_chunking(self, opcode, payload, masked, chunks):
         data = serializeFrame(opcode, payload, mask=masked)
@@ -179,9 +184,12 @@ class TestRoundTrip:
         if opcode == Opcode.BINARY:
             assert len(events) == 1, "binary data comes a whole frame at a time"
 
-    @given(messages=st.lists(st.tuples(st.sampled_from([1, 2, 9, 10]),
-                                       st.binary(max_size=125)), max_size=20),
-           seed=st.integers(0, 2**32))
+    @given(
+        messages=st.lists(
+            st.tuples(st.sampled_from([1, 2, 9, 10]), st.binary(max_size=125)), max_size=20
+        ),
+        seed=st.integers(0, 2**32),
+    )
     @settings(max_examples=150, deadline=None)
     def test_property_stream_of_frames(self, messages, seed):
         data = b"".join(serializeFrame(op, p, mask=True) for op, p in messages)
@@ -190,23 +198,34 @@ class TestRoundTrip:
         events = collect(data, chunks, requireMask=True)
         assert joinPieces(events) == messages
 
-    @given(frames=st.lists(st.tuples(st.sampled_from([1, 2, 1, 2, 0, 8, 9, 3, 11]),
-                                     st.sampled_from([0, 0, 0, 4, 1]), st.booleans(),
-                                     st.booleans(), st.integers(0, 130)),
-                           min_size=1, max_size=6),
-           requireMask=st.booleans(), maxSize=st.sampled_from([None, 0, 50, 125]))
+    @given(
+        frames=st.lists(
+            st.tuples(
+                st.sampled_from([1, 2, 1, 2, 0, 8, 9, 3, 11]),
+                st.sampled_from([0, 0, 0, 4, 1]),
+                st.booleans(),
+                st.booleans(),
+                st.integers(0, 130),
+            ),
+            min_size=1,
+            max_size=6,
+        ),
+        requireMask=st.booleans(),
+        maxSize=st.sampled_from([None, 0, 50, 125]),
+    )
     @settings(max_examples=500, deadline=None)
     def test_property_frame_alone_in_a_read(self, frames, requireMask, maxSize):
         # A frame that fills a read takes a shorter path: it must agree with
         # the general one (taken when the frame's first byte came earlier).
-        reads = [bytes([opcode | rsv << 4 | fin << 7])
-                 + serializeFrame(1, bytes(range(length)), mask=masked)[1:]
-                 for opcode, rsv, fin, masked, length in frames]
+        reads = [
+            bytes([opcode | rsv << 4 | fin << 7])
+            + serializeFrame(1, bytes(range(length)), mask=masked)[1:]
+            for opcode, rsv, fin, masked, length in frames
+        ]
 
         def outcome(split):
             events = []
-            parser = Parser(lambda *a: events.append(a), requireMask=requireMask,
-                            maxSize=maxSize)
+            parser = Parser(lambda *a: events.append(a), requireMask=requireMask, maxSize=maxSize)
             try:
                 for data in reads:
                     if split:
@@ -235,6 +254,7 @@ class TestRoundTrip:
         assert len(data) == 6 + 126
         assert collect(data, requireMask=True) == [(Opcode.TEXT, True, 0, payload)]
 
+
 class TestStreaming:
     def test_partial_payload_delivered_before_frame_ends(self):
         # Invalid UTF-8 must be detectable inside a frame (Autobahn 6.4.3).
@@ -249,17 +269,19 @@ class TestStreaming:
     @pytest.mark.parametrize("masked", [True, False])
     def test_binary_frames_come_whole(self, masked):
         payload = os.urandom(70001)
-        data = (serializeFrame(Opcode.BINARY, payload[:30000], fin=False, mask=masked)
-                + serializeFrame(Opcode.CONT, payload[30000:], mask=masked))
+        data = serializeFrame(
+            Opcode.BINARY, payload[:30000], fin=False, mask=masked
+        ) + serializeFrame(Opcode.CONT, payload[30000:], mask=masked)
         events = collect(data, [7, 1000, 20000, 3, 30000, 5], requireMask=masked)
-        assert events == [(Opcode.BINARY, False, 0, payload[:30000]),
-                          (Opcode.CONT, True, 0, payload[30000:])]
+        assert events == [
+            (Opcode.BINARY, False, 0, payload[:30000]),
+            (Opcode.CONT, True, 0, payload[30000:]),
+        ]
 
     def test_compressed_binary_data_streams(self):
         # The inflater keeps to maxSize only if it sees the data as it comes.
         data = serializeFrame(Opcode.BINARY, b"x" * 1000, rsv=0x40, mask=True)
-        events = collect(data, [100, 200], requireMask=True, allowedRsv=0x40,
-                         compressedRsv=0x40)
+        events = collect(data, [100, 200], requireMask=True, allowedRsv=0x40, compressedRsv=0x40)
         assert len(events) == 3
         assert b"".join(e[3] for e in events) == b"x" * 1000
 
@@ -269,7 +291,8 @@ class TestStreaming:
         parser = Parser(lambda *a: events.append(a), requireMask=True)
         payload = os.urandom(5000)
         data = serializeFrame(Opcode.PING, b"p", mask=True) + serializeFrame(
-            Opcode.BINARY, payload, mask=True)
+            Opcode.BINARY, payload, mask=True
+        )
         parser.paused = True
         parser.feed(data[:3000])
         parser.resume()
@@ -280,8 +303,9 @@ class TestStreaming:
 
     def test_pause_and_resume(self):
         events = []
-        parser = Parser(lambda *a: (events.append(a), setattr(parser, "paused", True)),
-                        requireMask=False)
+        parser = Parser(
+            lambda *a: (events.append(a), setattr(parser, "paused", True)), requireMask=False
+        )
         parser.feed(serializeFrame(1, b"a") + serializeFrame(1, b"b") + b"\x81")
         assert len(events) == 1
         parser.feed(b"\x01c")
@@ -337,7 +361,9 @@ class TestBadInput:
 
     @pytest.mark.parametrize("opcode", [1, 2])
     def test_new_message_inside_fragmented(self, opcode):
-        data = serializeFrame(1, b"a", fin=False, mask=True) + serializeFrame(opcode, b"b", mask=True)
+        data = serializeFrame(1, b"a", fin=False, mask=True) + serializeFrame(
+            opcode, b"b", mask=True
+        )
         with pytest.raises(ProtocolError, match="expected a continuation"):
             self.parse(data)
 
@@ -359,24 +385,30 @@ class TestBadInput:
             self.parse(serializeFrame(2, b"x" * 101, mask=True), maxSize=100)
 
     def test_max_size_counts_fragments(self):
-        data = (serializeFrame(2, b"x" * 60, fin=False, mask=True)
-                + serializeFrame(0, b"x" * 41, mask=True))
+        data = serializeFrame(2, b"x" * 60, fin=False, mask=True) + serializeFrame(
+            0, b"x" * 41, mask=True
+        )
         with pytest.raises(PayloadTooBig):
             self.parse(data, maxSize=100)
-        data = (serializeFrame(2, b"x" * 60, fin=False, mask=True)
-                + serializeFrame(0, b"x" * 40, mask=True)
-                + serializeFrame(2, b"x" * 100, mask=True))
+        data = (
+            serializeFrame(2, b"x" * 60, fin=False, mask=True)
+            + serializeFrame(0, b"x" * 40, mask=True)
+            + serializeFrame(2, b"x" * 100, mask=True)
+        )
         assert len(joinPieces(self.parse(data, maxSize=100))) == 2
 
-    @given(data=st.binary(max_size=3000), masked=st.booleans(),
-           chunks=st.lists(st.integers(1, 300), max_size=20))
+    @given(
+        data=st.binary(max_size=3000),
+        masked=st.booleans(),
+        chunks=st.lists(st.integers(1, 300), max_size=20),
+    )
     @settings(max_examples=300, deadline=None)
     def test_random_bytes_only_yield_frames_or_protocol_errors(self, data, masked, chunks):
         try:
             events = collect(data, chunks, requireMask=masked, maxSize=2**16)
         except ProtocolError:
             return
-        for opcode, end, rsv, payload in events:
+        for opcode, _end, _rsv, payload in events:
             assert opcode in (0, 1, 2, 8, 9, 10)
             assert isinstance(payload, bytes)
 
@@ -406,15 +438,35 @@ class TestClose:
         with pytest.raises(ProtocolError):
             Close.parse(b"\x03")
 
-    @pytest.mark.parametrize("code", [0, 999, 1004, 1005, 1006, 1015, 1016, 1100,
-                                      2000, 2999, 5000, 65535])
+    @pytest.mark.parametrize(
+        "code", [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]
+    )
     def test_invalid_codes(self, code):
         with pytest.raises(ProtocolError) as e:
             Close.parse(struct.pack("!H", code))
         assert e.value.closeCode == 1002
 
-    @pytest.mark.parametrize("code", [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
-                                      1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999])
+    @pytest.mark.parametrize(
+        "code",
+        [
+            1000,
+            1001,
+            1002,
+            1003,
+            1007,
+            1008,
+            1009,
+            1010,
+            1011,
+            1012,
+            1013,
+            1014,
+            3000,
+            3999,
+            4000,
+            4999,
+        ],
+    )
     def test_valid_codes(self, code):
         assert Close.parse(struct.pack("!H", code)).code == code
 

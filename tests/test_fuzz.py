@@ -31,9 +31,12 @@ from .helpers import PEER, serverConnection
 
 # The same examples on every run, so that CI is reproducible; set
 # TXWS_EXPLORE=1 to look for new ones.
-FUZZ = settings(max_examples=500, deadline=None,
-                derandomize=not os.environ.get("TXWS_EXPLORE"),
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=500,
+    deadline=None,
+    derandomize=not os.environ.get("TXWS_EXPLORE"),
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @st.composite
@@ -50,11 +53,12 @@ def mutated(draw, base: bytes) -> bytes:
         elif action == "insert":
             data[at:at] = draw(st.binary(min_size=1, max_size=4))
         else:
-            del data[at:at + draw(st.integers(1, 8))]
+            del data[at : at + draw(st.integers(1, 8))]
     return bytes(data)
 
 
 # -- frames ----------------------------------------------------------------
+
 
 @st.composite
 def frameBytes(draw) -> bytes:
@@ -79,14 +83,18 @@ def frameBytes(draw) -> bytes:
     return bytes([(0x80 if fin else 0) | rsv | opcode]) + length + key + payload
 
 
-@given(stream=st.lists(frameBytes(), max_size=8).map(b"".join).flatmap(mutated),
-       chunks=st.lists(st.integers(1, 200), max_size=12),
-       requireMask=st.booleans(), deflate=st.booleans())
+@given(
+    stream=st.lists(frameBytes(), max_size=8).map(b"".join).flatmap(mutated),
+    chunks=st.lists(st.integers(1, 200), max_size=12),
+    requireMask=st.booleans(),
+    deflate=st.booleans(),
+)
 @FUZZ
 # Not a crash found: a length in more bytes than needed, which RFC 6455 asks
 # senders not to do and receivers can take as it is.
-@example(stream=b"\x81\xfe\x00\x05\x00\x00\x00\x00hello", chunks=[], requireMask=True,
-         deflate=False)
+@example(
+    stream=b"\x81\xfe\x00\x05\x00\x00\x00\x00hello", chunks=[], requireMask=True, deflate=False
+)
 def test_frame_parser(stream, chunks, requireMask, deflate):
     maxSize = 512
     messageSize = 0
@@ -102,13 +110,17 @@ def test_frame_parser(stream, chunks, requireMask, deflate):
             if fin:
                 messageSize = 0
 
-    parser = Parser(frame, requireMask=requireMask, maxSize=maxSize,
-                    allowedRsv=0x40 if deflate else 0,
-                    compressedRsv=0x40 if deflate else 0)
+    parser = Parser(
+        frame,
+        requireMask=requireMask,
+        maxSize=maxSize,
+        allowedRsv=0x40 if deflate else 0,
+        compressedRsv=0x40 if deflate else 0,
+    )
     try:
         at = 0
         for size in chunks:
-            parser.feed(stream[at:at + size])
+            parser.feed(stream[at : at + size])
             at += size
         parser.feed(stream[at:])
     except ProtocolError:
@@ -117,12 +129,36 @@ def test_frame_parser(stream, chunks, requireMask, deflate):
 
 # -- the HTTP head -----------------------------------------------------------
 
-_NAMES = ["Host", "Upgrade", "Connection", "Sec-WebSocket-Key",
-          "Sec-WebSocket-Version", "Sec-WebSocket-Extensions",
-          "Sec-WebSocket-Protocol", "Origin", "Content-Length", "X-A"]
-_VALUES = ["example.com", "websocket", "Upgrade", "keep-alive, Upgrade",
-           generateKey(), "13", "8, 13", "permessage-deflate", "chat, superchat",
-           "http://example.com", "0", "", " padded ", "\tx", "a\x00b", "é"]
+_NAMES = [
+    "Host",
+    "Upgrade",
+    "Connection",
+    "Sec-WebSocket-Key",
+    "Sec-WebSocket-Version",
+    "Sec-WebSocket-Extensions",
+    "Sec-WebSocket-Protocol",
+    "Origin",
+    "Content-Length",
+    "X-A",
+]
+_VALUES = [
+    "example.com",
+    "websocket",
+    "Upgrade",
+    "keep-alive, Upgrade",
+    generateKey(),
+    "13",
+    "8, 13",
+    "permessage-deflate",
+    "chat, superchat",
+    "http://example.com",
+    "0",
+    "",
+    " padded ",
+    "\tx",
+    "a\x00b",
+    "é",
+]
 
 
 @st.composite
@@ -131,11 +167,16 @@ def requestHead(draw) -> bytes:
     target = draw(st.sampled_from(["/", "/chat?x=1", "*", "http://h/p", "", "/%00"]))
     version = draw(st.sampled_from(["HTTP/1.1", "HTTP/1.0", "HTTP/2", "HTTP/1.1 "]))
     lines = [f"{method} {target} {version}"]
-    fields = draw(st.lists(st.tuples(st.sampled_from(_NAMES), st.sampled_from(_VALUES)),
-                           max_size=10))
-    base = [("Host", "example.com"), ("Upgrade", "websocket"),
-            ("Connection", "Upgrade"), ("Sec-WebSocket-Key", generateKey()),
-            ("Sec-WebSocket-Version", "13")]
+    fields = draw(
+        st.lists(st.tuples(st.sampled_from(_NAMES), st.sampled_from(_VALUES)), max_size=10)
+    )
+    base = [
+        ("Host", "example.com"),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", generateKey()),
+        ("Sec-WebSocket-Version", "13"),
+    ]
     for name, value in (base if draw(st.booleans()) else []) + fields:
         separator = draw(st.sampled_from([": ", ":", " : ", ":\t"]))
         lines.append(f"{name}{separator}{value}")
@@ -152,8 +193,7 @@ def test_request_head(head):
         assert 400 <= e.status < 600
 
 
-@given(head=requestHead().flatmap(mutated),
-       chunks=st.lists(st.integers(1, 64), max_size=8))
+@given(head=requestHead().flatmap(mutated), chunks=st.lists(st.integers(1, 64), max_size=8))
 @FUZZ
 def test_server_answers_every_head(head, chunks):
     # The whole server side: it upgrades or answers with an HTTP error, and
@@ -163,7 +203,7 @@ def test_server_answers_every_head(head, chunks):
     for size in chunks + [len(head)]:
         if conn.transport.disconnecting:
             break
-        conn.receive(head[at:at + size])
+        conn.receive(head[at : at + size])
         at += size
     sent = conn.sent()
     if sent:
@@ -176,11 +216,15 @@ def test_server_answers_every_head(head, chunks):
     assert conn.transport.getPeer() == PEER
 
 
-@given(head=st.sampled_from([
-    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-    b"Connection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n",
-    b"HTTP/1.1 302 Found\r\nLocation: ws://h/\r\nContent-Length: 0\r\n\r\n",
-]).flatmap(mutated))
+@given(
+    head=st.sampled_from(
+        [
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n",
+            b"HTTP/1.1 302 Found\r\nLocation: ws://h/\r\nContent-Length: 0\r\n\r\n",
+        ]
+    ).flatmap(mutated)
+)
 @FUZZ
 def test_response_head(head):
     try:
@@ -191,18 +235,23 @@ def test_response_head(head):
 
 # -- permessage-deflate negotiation ------------------------------------------
 
-_PARAMS = ["server_no_context_takeover", "client_no_context_takeover",
-           "server_max_window_bits", "client_max_window_bits", "x"]
-_PARAM_VALUES = [None, "8", "9", "12", "15", "16", "0", "-1", "010", '"12"', '"1 2"',
-                 "", "abc"]
+_PARAMS = [
+    "server_no_context_takeover",
+    "client_no_context_takeover",
+    "server_max_window_bits",
+    "client_max_window_bits",
+    "x",
+]
+_PARAM_VALUES = [None, "8", "9", "12", "15", "16", "0", "-1", "010", '"12"', '"1 2"', "", "abc"]
 
 
 @st.composite
 def extensionValue(draw) -> str:
     offers = []
     for _ in range(draw(st.integers(1, 3))):
-        name = draw(st.sampled_from(["permessage-deflate", "x-webkit-deflate-frame",
-                                     "permessage-deflate "]))
+        name = draw(
+            st.sampled_from(["permessage-deflate", "x-webkit-deflate-frame", "permessage-deflate "])
+        )
         params = []
         for _ in range(draw(st.integers(0, 4))):
             param = draw(st.sampled_from(_PARAMS))

@@ -81,20 +81,23 @@ class TestHTTP:
         h.set("A", "3")
         assert list(h) == [("A", "3")]
 
-    @pytest.mark.parametrize("head,status", [
-        (b"GET / HTTP/1.0\r\nHost: x\r\n\r\n", 505),
-        (b"GET / HTTP/2.0\r\n\r\n", 505),
-        (b"GET / FTP/1.1\r\n\r\n", 400),
-        (b"GET /\r\n\r\n", 400),
-        (b"GET  / HTTP/1.1\r\n\r\n", 400),
-        (b"G@T / HTTP/1.1\r\n\r\n", 400),
-        (b"GET / HTTP/1.1\r\nNo colon\r\n\r\n", 400),
-        (b"GET / HTTP/1.1\r\nBad name: x\r\n\r\n", 400),
-        (b"GET / HTTP/1.1\r\nA: b\r\n continued\r\n\r\n", 400),
-        (b"GET / HTTP/1.1\r\nA: \x00\r\n\r\n", 400),
-        (b"GET / HTTP/1.1\r\n" + b"A: b\r\n" * 200 + b"\r\n", 431),
-        (b"GET / HTTP/1.1\r\nA: " + b"b" * (MAX_LINE + 1) + b"\r\n\r\n", 431),
-    ])
+    @pytest.mark.parametrize(
+        "head,status",
+        [
+            (b"GET / HTTP/1.0\r\nHost: x\r\n\r\n", 505),
+            (b"GET / HTTP/2.0\r\n\r\n", 505),
+            (b"GET / FTP/1.1\r\n\r\n", 400),
+            (b"GET /\r\n\r\n", 400),
+            (b"GET  / HTTP/1.1\r\n\r\n", 400),
+            (b"G@T / HTTP/1.1\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nNo colon\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nBad name: x\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nA: b\r\n continued\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nA: \x00\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\n" + b"A: b\r\n" * 200 + b"\r\n", 431),
+            (b"GET / HTTP/1.1\r\nA: " + b"b" * (MAX_LINE + 1) + b"\r\n\r\n", 431),
+        ],
+    )
     def test_bad_requests(self, head, status):
         with pytest.raises(InvalidMessage) as e:
             parseRequest(head)
@@ -119,9 +122,9 @@ class TestHTTP:
         r = parseResponse(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
         assert (r.status, r.reason, r.headers.get("content-length")) == (404, "Not Found", "0")
 
-    @pytest.mark.parametrize("head", [
-        b"HTTP/1.0 101 OK\r\n\r\n", b"HTTP/1.1 1O1 OK\r\n\r\n", b"junk\r\n\r\n",
-    ])
+    @pytest.mark.parametrize(
+        "head", [b"HTTP/1.0 101 OK\r\n\r\n", b"HTTP/1.1 1O1 OK\r\n\r\n", b"junk\r\n\r\n"]
+    )
     def test_bad_responses(self, head):
         with pytest.raises(InvalidMessage):
             parseResponse(head)
@@ -129,14 +132,22 @@ class TestHTTP:
     @given(
         st.sampled_from([b"GET", b"POST", b"G@T", b""]),
         st.sampled_from([b"/", b"/chat?x=1", b"/a b", b"/\xe9"]),
-        st.lists(st.tuples(
-            st.sampled_from([b"Host", b"Upgrade", b"x-A", b"Bad name", b"", b" A", b"\tA",
-                             b"A\xe9"]),
-            st.builds(lambda a, b, c: a + b + c, _SPACES,
-                      st.lists(st.sampled_from(list(b" \tab:\x00\x7f\x80\xe9\r")),
-                               max_size=6).map(bytes),
-                      _SPACES),
-        ), max_size=6),
+        st.lists(
+            st.tuples(
+                st.sampled_from(
+                    [b"Host", b"Upgrade", b"x-A", b"Bad name", b"", b" A", b"\tA", b"A\xe9"]
+                ),
+                st.builds(
+                    lambda a, b, c: a + b + c,
+                    _SPACES,
+                    st.lists(st.sampled_from(list(b" \tab:\x00\x7f\x80\xe9\r")), max_size=6).map(
+                        bytes
+                    ),
+                    _SPACES,
+                ),
+            ),
+            max_size=6,
+        ),
         st.booleans(),
     )
     @settings(max_examples=400, deadline=None)
@@ -144,9 +155,15 @@ class TestHTTP:
         """The one-regex fast path returns what the line-by-line parser does."""
         from txws.http import _parseRequestLines, _parseResponseLines
 
-        first = b"HTTP/1.1 101 Switching Protocols" if response else method + b" " + target + b" HTTP/1.1"
+        first = (
+            b"HTTP/1.1 101 Switching Protocols"
+            if response
+            else method + b" " + target + b" HTTP/1.1"
+        )
         head = first + b"\r\n" + b"".join(n + b":" + v + b"\r\n" for n, v in fields) + b"\r\n"
-        fast, slow = (parseResponse, _parseResponseLines) if response else (parseRequest, _parseRequestLines)
+        fast, slow = (
+            (parseResponse, _parseResponseLines) if response else (parseRequest, _parseRequestLines)
+        )
         try:
             expected = slow(head)
         except InvalidMessage as e:
@@ -195,8 +212,9 @@ class TestServerSide:
         with pytest.raises(InvalidUpgrade):
             self.check(request(headers={"Upgrade": "h2c"}))
 
-    @pytest.mark.parametrize("key", ["", "short", "dGhlIHNhbXBsZSBub25jZQ", "!!!!",
-                                     "dGhlIHNhbXBsZSBub25jZSE="])
+    @pytest.mark.parametrize(
+        "key", ["", "short", "dGhlIHNhbXBsZSBub25jZQ", "!!!!", "dGhlIHNhbXBsZSBub25jZSE="]
+    )
     def test_bad_key(self, key):
         with pytest.raises(InvalidHeader) as e:
             self.check(request(key=key))
@@ -256,21 +274,32 @@ class TestServerSide:
     @pytest.mark.parametrize("extensions", [None, "", "permessage-deflate"])
     @pytest.mark.parametrize("server", [None, "", "srv/1"])
     def test_response_head_is_the_serialized_response(self, subprotocol, extensions, server):
-        assert (buildResponseHead(KEY, subprotocol, extensions, server)
-                == buildResponse(KEY, subprotocol, extensions, server).serialize())
+        assert (
+            buildResponseHead(KEY, subprotocol, extensions, server)
+            == buildResponse(KEY, subprotocol, extensions, server).serialize()
+        )
 
-    @pytest.mark.parametrize("connection,upgrade", [
-        ("Upgrade, Upgrade", "websocket"), ("upgrade", "websocket, h2c"),
-        ("close,\tupgrade", "h2c, WEBSOCKET"),
-    ])
+    @pytest.mark.parametrize(
+        "connection,upgrade",
+        [
+            ("Upgrade, Upgrade", "websocket"),
+            ("upgrade", "websocket, h2c"),
+            ("close,\tupgrade", "h2c, WEBSOCKET"),
+        ],
+    )
     def test_token_lists_beyond_the_usual_case(self, connection, upgrade):
         raw = request(headers={"Connection": connection, "Upgrade": upgrade})
         assert self.check(raw) == KEY
 
-    @pytest.mark.parametrize("field,value", [
-        ("Connection", "upgrade/1"), ("Connection", "up grade"), ("Upgrade", "websocket/13"),
-        ("Upgrade", "web socket"),
-    ])
+    @pytest.mark.parametrize(
+        "field,value",
+        [
+            ("Connection", "upgrade/1"),
+            ("Connection", "up grade"),
+            ("Upgrade", "websocket/13"),
+            ("Upgrade", "web socket"),
+        ],
+    )
     def test_malformed_or_other_tokens(self, field, value):
         with pytest.raises(InvalidHandshake) as e:
             self.check(request(headers={field: value}))
@@ -282,8 +311,14 @@ class TestClientSide:
 
     def test_request(self):
         uri = parseURI("ws://user:pa%20ss@example.com:8000/chat?a=b")
-        req = buildRequest(uri, KEY, origin="http://o", subprotocols=["a", "b"],
-                           additionalHeaders={"X-Y": "z"}, userAgentHeader="ua")
+        req = buildRequest(
+            uri,
+            KEY,
+            origin="http://o",
+            subprotocols=["a", "b"],
+            additionalHeaders={"X-Y": "z"},
+            userAgentHeader="ua",
+        )
         assert req.path == "/chat?a=b"
         h = req.headers
         assert h.get("Host") == "example.com:8000"
@@ -340,7 +375,10 @@ class TestHeaderSyntax:
             parseTokens(["a b"], "X")
 
     def test_extensions(self):
-        value = 'permessage-deflate; client_max_window_bits, permessage-deflate; server_max_window_bits="10", x-foo'
+        value = (
+            "permessage-deflate; client_max_window_bits, "
+            'permessage-deflate; server_max_window_bits="10", x-foo'
+        )
         parsed = parseExtensions([value])
         assert parsed == [
             ("permessage-deflate", [("client_max_window_bits", None)]),
@@ -358,19 +396,26 @@ class TestHeaderSyntax:
 class TestURI:
     """3. WebSocket URIs"""
 
-    @pytest.mark.parametrize("uri,secure,host,port,resource", [
-        ("ws://example.com", False, "example.com", 80, "/"),
-        ("wss://example.com/", True, "example.com", 443, "/"),
-        ("ws://EXAMPLE.com:8080/a/b?c=d&e", False, "example.com", 8080, "/a/b?c=d&e"),
-        ("ws://[::1]:9000/x", False, "::1", 9000, "/x"),
-        ("wss://[2001:db8::1]/", True, "2001:db8::1", 443, "/"),
-        ("ws://127.0.0.1/a b", False, "127.0.0.1", 80, "/a%20b"),
-        ("ws://bücher.example/ü", False, "xn--bcher-kva.example", 80, "/%C3%BC"),
-    ])
+    @pytest.mark.parametrize(
+        "uri,secure,host,port,resource",
+        [
+            ("ws://example.com", False, "example.com", 80, "/"),
+            ("wss://example.com/", True, "example.com", 443, "/"),
+            ("ws://EXAMPLE.com:8080/a/b?c=d&e", False, "example.com", 8080, "/a/b?c=d&e"),
+            ("ws://[::1]:9000/x", False, "::1", 9000, "/x"),
+            ("wss://[2001:db8::1]/", True, "2001:db8::1", 443, "/"),
+            ("ws://127.0.0.1/a b", False, "127.0.0.1", 80, "/a%20b"),
+            ("ws://bücher.example/ü", False, "xn--bcher-kva.example", 80, "/%C3%BC"),
+        ],
+    )
     def test_valid(self, uri, secure, host, port, resource):
         parsed = parseURI(uri)
         assert (parsed.secure, parsed.host, parsed.port, parsed.resourceName) == (
-            secure, host, port, resource)
+            secure,
+            host,
+            port,
+            resource,
+        )
 
     def test_host_header(self):
         assert parseURI("ws://[::1]:9000/").hostHeader == "[::1]:9000"
@@ -382,9 +427,19 @@ class TestURI:
         assert (parsed.user, parsed.password) == ("al@ice", "s3cret")
         assert "s3cret" not in str(parsed)
 
-    @pytest.mark.parametrize("uri", ["http://h/", "h/", "ws://", "ws://h/#frag",
-                                     "ws://h:0/", "ws://h:70000/", "ws://user@h/",
-                                     "ws://[::1/"])
+    @pytest.mark.parametrize(
+        "uri",
+        [
+            "http://h/",
+            "h/",
+            "ws://",
+            "ws://h/#frag",
+            "ws://h:0/",
+            "ws://h:70000/",
+            "ws://user@h/",
+            "ws://[::1/",
+        ],
+    )
     def test_invalid(self, uri):
         with pytest.raises(InvalidURI):
             parseURI(uri)

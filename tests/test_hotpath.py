@@ -32,7 +32,8 @@ def loadHarness():
 def test_callsPerMessage(workload: str) -> None:
     calls = loadHarness().countCalls([workload])[workload]
     assert calls <= BUDGETS[workload], (
-        f"{workload}: {calls:.2f} Python calls per message, budget {BUDGETS[workload]}")
+        f"{workload}: {calls:.2f} Python calls per message, budget {BUDGETS[workload]}"
+    )
 
 
 def test_countsSeeACall() -> None:

@@ -148,8 +148,15 @@ class WebsocketsServer:
             finally:
                 self.closes.put((path, ws.close_code, ws.close_reason))
 
-        self.server = wsServe(handler, "127.0.0.1", 0, max_size=2**21, open_timeout=10,
-                              close_timeout=10, compression=None)
+        self.server = wsServe(
+            handler,
+            "127.0.0.1",
+            0,
+            max_size=2**21,
+            open_timeout=10,
+            close_timeout=10,
+            compression=None,
+        )
         self.port = self.server.socket.getsockname()[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -231,26 +238,30 @@ class TestTxwsClientAgainstWebsocketsServer:
 
 from websockets.extensions import permessage_deflate as wsDeflate  # noqa: E402
 
-from txws.extensions.permessage_deflate import (  # noqa: E402
-    ClientPerMessageDeflateFactory,
-)
+from txws.extensions.permessage_deflate import ClientPerMessageDeflateFactory  # noqa: E402
 
-DEFLATE_MESSAGES = ["compressible " * 500, b"\x00" * 100000, os.urandom(3000), "é" * 10,
-                    "", b""]
+DEFLATE_MESSAGES = ["compressible " * 500, b"\x00" * 100000, os.urandom(3000), "é" * 10, "", b""]
 
 # (websockets client factory kwargs): window bits 9 to 15, no-context-takeover
 # on either side.
 CLIENT_OFFERS = (
     [dict()]
     + [dict(server_max_window_bits=b, client_max_window_bits=b) for b in range(9, 16)]
-    + [dict(server_no_context_takeover=True), dict(client_no_context_takeover=True),
-       dict(server_no_context_takeover=True, client_no_context_takeover=True,
-            server_max_window_bits=9)]
+    + [
+        dict(server_no_context_takeover=True),
+        dict(client_no_context_takeover=True),
+        dict(
+            server_no_context_takeover=True,
+            client_no_context_takeover=True,
+            server_max_window_bits=9,
+        ),
+    ]
 )
 
 
-@pytest.mark.parametrize("offer", CLIENT_OFFERS, ids=lambda o: ",".join(
-    f"{k}={v}" for k, v in o.items()) or "default")
+@pytest.mark.parametrize(
+    "offer", CLIENT_OFFERS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default"
+)
 @pytest_twisted.ensureDeferred
 async def test_websockets_client_deflate_against_txws_server(offer):
     port, url = await serveOn(txwsEcho)
@@ -280,22 +291,33 @@ SERVER_CASES = (
     [(dict(), dict())]
     + [(dict(serverMaxWindowBits=b), dict(server_max_window_bits=b)) for b in (9, 12, 15)]
     + [(dict(), dict(client_max_window_bits=b)) for b in range(9, 16)]
-    + [(dict(serverNoContextTakeover=True), dict()),
-       (dict(clientNoContextTakeover=True), dict()),
-       (dict(), dict(server_no_context_takeover=True, client_no_context_takeover=True))]
+    + [
+        (dict(serverNoContextTakeover=True), dict()),
+        (dict(clientNoContextTakeover=True), dict()),
+        (dict(), dict(server_no_context_takeover=True, client_no_context_takeover=True)),
+    ]
 )
 
 
-@pytest.mark.parametrize("ours,theirs", SERVER_CASES, ids=lambda o: ",".join(
-    f"{k}={v}" for k, v in o.items()) or "default")
+@pytest.mark.parametrize(
+    "ours,theirs",
+    SERVER_CASES,
+    ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default",
+)
 @pytest_twisted.ensureDeferred
 async def test_txws_client_deflate_against_websockets_server(ours, theirs):
     def handler(ws):
         for message in ws:
             ws.send(message)
 
-    server = wsServe(handler, "127.0.0.1", 0, compression=None, open_timeout=10,
-                     extensions=[wsDeflate.ServerPerMessageDeflateFactory(**theirs)])
+    server = wsServe(
+        handler,
+        "127.0.0.1",
+        0,
+        compression=None,
+        open_timeout=10,
+        extensions=[wsDeflate.ServerPerMessageDeflateFactory(**theirs)],
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

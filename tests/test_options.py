@@ -23,8 +23,8 @@ UNITS = {"KiB": 2**10, "MiB": 2**20}
 def readmeDefaults() -> dict[str, object]:
     """The option table of README.md, as {option: default}."""
     text = README.read_text(encoding="utf-8")
-    table = text[text.index("| option | default | why |"):]
-    table = table[:table.index("\n\n")]
+    table = text[text.index("| option | default | why |") :]
+    table = table[: table.index("\n\n")]
     defaults: dict[str, object] = {}
     for line in table.splitlines()[2:]:
         names, default = line.split("|")[1:3]

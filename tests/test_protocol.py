@@ -71,10 +71,11 @@ class TestMessages:
     def test_fragmented_binary_byte_by_byte(self, conn):
         from txws.frames import serializeFrame
 
-        data = (serializeFrame(OP_BINARY, b"abc", fin=False, mask=not conn.isClient)
-                + serializeFrame(OP_CONT, b"def", mask=not conn.isClient))
+        data = serializeFrame(
+            OP_BINARY, b"abc", fin=False, mask=not conn.isClient
+        ) + serializeFrame(OP_CONT, b"def", mask=not conn.isClient)
         for i in range(len(data)):
-            conn.receive(data[i:i + 1])
+            conn.receive(data[i : i + 1])
         assert successResultOf(conn.protocol.recv()) == b"abcdef"
 
     def test_order_kept(self, conn):
@@ -86,8 +87,9 @@ class TestMessages:
         successResultOf(conn.protocol.send("é"))
         successResultOf(conn.protocol.send(b"\x01"))
         successResultOf(conn.protocol.send(bytearray(b"\x02")))
-        conn.assertFramesSent(Frame(OP_TEXT, "é".encode()), Frame(OP_BINARY, b"\x01"),
-                              Frame(OP_BINARY, b"\x02"))
+        conn.assertFramesSent(
+            Frame(OP_TEXT, "é".encode()), Frame(OP_BINARY, b"\x01"), Frame(OP_BINARY, b"\x02")
+        )
 
     def test_send_large_uses_one_frame(self, conn):
         payload = bytes(range(256)) * 4096
@@ -96,8 +98,9 @@ class TestMessages:
 
     def test_send_fragments(self, conn):
         successResultOf(conn.protocol.send(["a", "b", "c"]))
-        conn.assertFramesSent(Frame(OP_TEXT, b"a", fin=False), Frame(OP_CONT, b"b", fin=False),
-                              Frame(OP_CONT, b"c"))
+        conn.assertFramesSent(
+            Frame(OP_TEXT, b"a", fin=False), Frame(OP_CONT, b"b", fin=False), Frame(OP_CONT, b"c")
+        )
 
     def test_send_one_fragment(self, conn):
         successResultOf(conn.protocol.send(iter([b"x"])))
@@ -136,8 +139,12 @@ class TestMessages:
         gate.callback(None)
         successResultOf(d)
         successResultOf(other)
-        conn.assertFramesSent(Frame(OP_PONG, b""), Frame(OP_BINARY, b"a", fin=False),
-                              Frame(OP_CONT, b"b"), Frame(OP_BINARY, b"other"))
+        conn.assertFramesSent(
+            Frame(OP_PONG, b""),
+            Frame(OP_BINARY, b"a", fin=False),
+            Frame(OP_CONT, b"b"),
+            Frame(OP_BINARY, b"other"),
+        )
 
     def test_async_iteration(self, conn):
         from twisted.internet.defer import ensureDeferred
@@ -160,7 +167,7 @@ class TestMessages:
         from twisted.internet.defer import ensureDeferred
 
         async def consume():
-            async for message in conn.protocol:
+            async for _message in conn.protocol:
                 pass
 
         d = ensureDeferred(consume())
@@ -173,17 +180,12 @@ class TestMessages:
         from txws.server import WebSocketServerFactory, WebSocketServerProtocol
 
         from .helpers import PEER, Connection
-        from .helpers import request as handshakeRequest
 
         class Echo(WebSocketServerProtocol):
             def messageReceived(self, message):
                 self.send(message)
 
-        from twisted.internet.testing import MemoryReactorClock
-
-        from txws.server import WebSocketServerFactory
-
-        from .helpers import PEER, Connection, request
+        from .helpers import request
 
         factory = WebSocketServerFactory(None, reactor=MemoryReactorClock())
         factory.protocol = Echo
@@ -269,9 +271,9 @@ class TestClosingHandshake:
         failureResultOf(conn.protocol.recv(), ConnectionClosedOK)
 
     @pytest.mark.parametrize("side", ["server", "client"])
-    @pytest.mark.parametrize("payload,answer", [
-        (b"", b""), (b"\x03\xe8", b"\x03\xe8"), (b"\x0f\xa0why", b"\x0f\xa0"),
-    ])
+    @pytest.mark.parametrize(
+        "payload,answer", [(b"", b""), (b"\x03\xe8", b"\x03\xe8"), (b"\x0f\xa0why", b"\x0f\xa0")]
+    )
     def test_close_echoes_code_only(self, side, payload, answer):
         conn = openServer() if side == "server" else openClient()
         conn.receiveFrame(OP_CLOSE, payload)
@@ -434,15 +436,15 @@ class TestBadInput:
     def test_invalid_utf8_fails_fast_inside_one_frame(self, conn):
         frame = self.frame(conn, OP_TEXT, b"abc\xed\xa0\x80def")
         header = len(frame) - 9
-        conn.receive(frame[:header + 3])
+        conn.receive(frame[: header + 3])
         assert conn.framesSent() == []
-        assert closeCodeAfter(conn, frame[header + 3:header + 5]) == 1007
+        assert closeCodeAfter(conn, frame[header + 3 : header + 5]) == 1007
 
     def test_valid_utf8_split_anywhere(self, conn):
         data = "ab€𝄞c".encode()
         frame = self.frame(conn, OP_TEXT, data)
         for i in range(len(frame)):
-            conn.receive(frame[i:i + 1])
+            conn.receive(frame[i : i + 1])
         assert conn.framesSent() == []
         assert successResultOf(conn.protocol.recv()) == "ab€𝄞c"
 
@@ -530,7 +532,7 @@ class TestTimeouts:
         frame = Frame(OP_BINARY, payload).serialize(mask=not conn.isClient)
         step = 40_000
         for i in range(0, len(frame), step):
-            conn.receive(frame[i:i + step])
+            conn.receive(frame[i : i + step])
             conn.clock.advance(1)
             assert conn.protocol.state is OPEN, f"failed after {i} bytes"
         conn.receiveFrame(OP_PONG, ping.payload)
@@ -633,8 +635,10 @@ def test_protocol_defaults_documented():
     assert (options.pingInterval, options.pingTimeout) == (20, 20)
 
 
-@pytest.mark.parametrize("name,value", [("maxSize", 0), ("maxSize", -1), ("openTimeout", 0),
-                                        ("pingInterval", "x"), ("maxQueue", 1.5)])
+@pytest.mark.parametrize(
+    "name,value",
+    [("maxSize", 0), ("maxSize", -1), ("openTimeout", 0), ("pingInterval", "x"), ("maxQueue", 1.5)],
+)
 def test_bad_option_values(name, value):
     from txws.protocol import Options
 
@@ -685,8 +689,9 @@ class TestNoCycles:
                 conn.receive(handshakeRequest())
             elif style == "deflate":
                 conn = serverConnection(echo)
-                conn.receive(handshakeRequest(headers={
-                    "Sec-WebSocket-Extensions": "permessage-deflate"}))
+                conn.receive(
+                    handshakeRequest(headers={"Sec-WebSocket-Extensions": "permessage-deflate"})
+                )
                 assert b"permessage-deflate" in conn.sent()
             else:
                 conn = openServer(echo if style == "async for" else once)
@@ -728,10 +733,13 @@ class TestMemoryPerFragment:
             tracemalloc.stop()
 
     @pytest.mark.parametrize("split", [True, False])
-    @pytest.mark.parametrize("first", [
-        Frame(OP_BINARY, b"", fin=False),  # then 4,097 bytes: 1009
-        Frame(OP_TEXT, b"\xff", fin=False),  # 1007
-    ])
+    @pytest.mark.parametrize(
+        "first",
+        [
+            Frame(OP_BINARY, b"", fin=False),  # then 4,097 bytes: 1009
+            Frame(OP_TEXT, b"\xff", fin=False),  # 1007
+        ],
+    )
     def test_nothing_kept_after_failing(self, first, split):
         # The rest of the read that failed the connection is dropped, not
         # held by the closed connection (found by tests/test_stateful.py).
@@ -742,9 +750,10 @@ class TestMemoryPerFragment:
         conn.assertClosing(1009 if first.opcode == OP_BINARY else 1007)
         assert held < 32 * 1024, held
 
-    @pytest.mark.parametrize("opcode, payload", [
-        (OP_BINARY, b""), (OP_BINARY, b"x"), (OP_TEXT, b""), (OP_TEXT, "\u00e9".encode()),
-    ])
+    @pytest.mark.parametrize(
+        "opcode, payload",
+        [(OP_BINARY, b""), (OP_BINARY, b"x"), (OP_TEXT, b""), (OP_TEXT, "\u00e9".encode())],
+    )
     def test_many_small_fragments(self, opcode, payload):
         conn = openServer(compression=None, maxSize=None)
         first = Frame(opcode, payload, fin=False).serialize(mask=True)
@@ -754,15 +763,16 @@ class TestMemoryPerFragment:
         assert held < 64 * 1024 + 2 * 50_001 * len(payload), held
         conn.receiveFrame(OP_CONT, b"", fin=True)
         message = successResultOf(conn.protocol.recv())
-        assert len(message) == 50_001 * (len(payload) if opcode == OP_BINARY else
-                                          len(payload.decode()))
+        assert len(message) == 50_001 * (
+            len(payload) if opcode == OP_BINARY else len(payload.decode())
+        )
 
     def test_binary_frame_trickled_one_byte_per_read(self):
         conn = openServer(compression=None)
         payload = bytes(range(256)) * 80
         frame = Frame(OP_BINARY, payload).serialize(mask=True)
         header, body = frame[:8], frame[8:]
-        chunks = [header] + [body[i:i + 1] for i in range(len(body) - 1)]
+        chunks = [header] + [body[i : i + 1] for i in range(len(body) - 1)]
         held = self.heldAfter(conn, chunks)
         # A bytes object per read would be over 40 bytes per payload byte.
         assert held < 2 * len(payload) + 16 * 1024, held

@@ -10,14 +10,7 @@ from txws.http import Response, findHeadEnd, parseResponse
 from txws.protocol import CLOSED, CONNECTING, OPEN
 from txws.server import ServerOptions, WebSocketServerFactory
 
-from .helpers import (
-    PEER,
-    Connection,
-    openServer,
-    request,
-    serverConnection,
-    successResultOf,
-)
+from .helpers import PEER, Connection, openServer, request, serverConnection, successResultOf
 
 
 def answer(conn: Connection) -> Response:
@@ -42,7 +35,7 @@ class TestHandshake:
 
     def test_request_in_pieces(self):
         conn = serverConnection()
-        for i, byte in enumerate(request()):
+        for _i, byte in enumerate(request()):
             conn.receive(bytes([byte]))
         assert answer(conn).status == 101
 
@@ -54,18 +47,21 @@ class TestHandshake:
         assert answer(conn).status == 101
         assert successResultOf(conn.protocol.recv()) == "early"
 
-    @pytest.mark.parametrize("raw,status", [
-        (request(method="POST"), 405),
-        (request(headers={"Sec-WebSocket-Version": "8"}), 426),
-        (request(key="bad"), 400),
-        (request(drop=("Sec-WebSocket-Key",)), 400),
-        (request(drop=("Upgrade",)), 426),
-        (request(drop=("Connection",)), 426),
-        (request(version="HTTP/1.0"), 505),
-        (b"GET / HTTP/1.1\r\n" + b"X-Big: " + b"a" * 70000, 431),
-        (b"GET /" + b"a" * 9000, 414),
-        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
-    ])
+    @pytest.mark.parametrize(
+        "raw,status",
+        [
+            (request(method="POST"), 405),
+            (request(headers={"Sec-WebSocket-Version": "8"}), 426),
+            (request(key="bad"), 400),
+            (request(drop=("Sec-WebSocket-Key",)), 400),
+            (request(drop=("Upgrade",)), 426),
+            (request(drop=("Connection",)), 426),
+            (request(version="HTTP/1.0"), 505),
+            (b"GET / HTTP/1.1\r\n" + b"X-Big: " + b"a" * 70000, 431),
+            (b"GET /" + b"a" * 9000, 414),
+            (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
+        ],
+    )
     def test_bad_handshakes(self, raw, status, logEvents):
         conn = serverConnection()
         conn.receive(raw)
@@ -118,8 +114,12 @@ class TestHooks:
         def auth(protocol, req):
             token = req.headers.get("Authorization")
             return pending.addCallback(
-                lambda ok: None if token == "Bearer good" else
-                Response(401, headers=[("WWW-Authenticate", "Bearer")]))
+                lambda ok: (
+                    None
+                    if token == "Bearer good"
+                    else Response(401, headers=[("WWW-Authenticate", "Bearer")])
+                )
+            )
 
         conn = serverConnection(processRequest=auth)
         conn.receive(request(headers={"Authorization": "Bearer bad"}))
@@ -175,7 +175,7 @@ class TestHooks:
         # An answer that was not offered (or "a\r\nX: y") is the
         # application's bug: a 500 and an error logged, never on the wire.
         for chosen in ("z", "a\r\nInjected: yes"):
-            conn = serverConnection(selectSubprotocol=lambda p, offered: chosen)
+            conn = serverConnection(selectSubprotocol=lambda p, offered, chosen=chosen: chosen)
             conn.receive(request(headers={"Sec-WebSocket-Protocol": "a"}))
             head = conn.transport.value()
             assert b"Injected" not in head
@@ -310,20 +310,22 @@ class TestBatchedDelivery:
     def chunk(self, *frames):
         from txws.frames import serializeFrame
 
-        return b"".join(serializeFrame(op, payload, mask=True, rsv=rsv)
-                        for op, payload, rsv in frames)
+        return b"".join(
+            serializeFrame(op, payload, mask=True, rsv=rsv) for op, payload, rsv in frames
+        )
 
     def test_echoes_before_pong(self):
         conn = self.echoServer()
         conn.receive(self.chunk((OP_TEXT, b"a", 0), (OP_TEXT, b"b", 0), (9, b"p", 0)))
-        assert conn.framesSent() == [Frame(OP_TEXT, b"a"), Frame(OP_TEXT, b"b"),
-                                     Frame(10, b"p")]
+        assert conn.framesSent() == [Frame(OP_TEXT, b"a"), Frame(OP_TEXT, b"b"), Frame(10, b"p")]
 
     def test_echo_before_close_reply(self):
         conn = self.echoServer()
         conn.receive(self.chunk((OP_TEXT, b"last words", 0), (8, Close(1000).serialize(), 0)))
-        assert conn.framesSent() == [Frame(OP_TEXT, b"last words"),
-                                     Frame(OP_CLOSE, Close(1000).serialize())]
+        assert conn.framesSent() == [
+            Frame(OP_TEXT, b"last words"),
+            Frame(OP_CLOSE, Close(1000).serialize()),
+        ]
 
     def test_echo_before_protocol_error(self):
         conn = self.echoServer()
@@ -348,8 +350,7 @@ class TestBatchedDelivery:
 class TestNothingUnsendableOnTheWire:
     """What the application gives the server cannot split the response."""
 
-    @pytest.mark.parametrize("value", ["a\r\nInjected: yes", "a\nInjected: yes", "a\x00",
-                                       "\u4f8b"])
+    @pytest.mark.parametrize("value", ["a\r\nInjected: yes", "a\nInjected: yes", "a\x00", "\u4f8b"])
     def test_server_header_checked(self, value):
         with pytest.raises(ValueError, match="serverHeader"):
             WebSocketServerFactory(None, serverHeader=value)

@@ -21,8 +21,19 @@ pytestmark = pytest.mark.sockets
 
 def test_short_soak(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "soak.py"), "--connections", "1000",
-         "--duration", "20", "--sequential", "2000"],
-        capture_output=True, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            str(ROOT / "bench" / "soak.py"),
+            "--connections",
+            "1000",
+            "--duration",
+            "20",
+            "--sequential",
+            "2000",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1000 concurrent connections" in result.stdout

@@ -92,8 +92,10 @@ async def test_tls_with_self_signed_certificate(tmp_path):
     certPEM, keyPEM = selfSignedCertificate("localhost")
     (tmp_path / "cert.pem").write_bytes(certPEM)
     (tmp_path / "key.pem").write_bytes(keyPEM)
-    description = (f"ssl:0:interface=127.0.0.1:privateKey={tmp_path / 'key.pem'}"
-                   f":certKey={tmp_path / 'cert.pem'}")
+    description = (
+        f"ssl:0:interface=127.0.0.1:privateKey={tmp_path / 'key.pem'}"
+        f":certKey={tmp_path / 'cert.pem'}"
+    )
     port = await txws.serve(echo, description)
     number = port.getHost().port
     try:
@@ -113,8 +115,7 @@ async def test_tls_with_self_signed_certificate(tmp_path):
         assert isinstance(e.value.__cause__, OpenSSL.SSL.Error)
 
         # A trusted certificate for another name is refused too.
-        elsewhere = optionsForClientTLS("other.example",
-                                        trustRoot=Certificate.loadPEM(certPEM))
+        elsewhere = optionsForClientTLS("other.example", trustRoot=Certificate.loadPEM(certPEM))
         with pytest.raises(txws.TLSError) as e:
             await within(txws.connect(f"wss://localhost:{number}/", tlsOptions=elsewhere))
         assert "certificate is not valid for other.example" in str(e.value)
@@ -132,8 +133,9 @@ async def test_unix_socket_endpoint(tmp_path):
     path = str(tmp_path / "ws.sock")
     port = await txws.serve(echo, f"unix:{path}")
     try:
-        ws = await within(txws.connect("ws://localhost/unix",
-                                       endpoint=UNIXClientEndpoint(reactor, path)))
+        ws = await within(
+            txws.connect("ws://localhost/unix", endpoint=UNIXClientEndpoint(reactor, path))
+        )
         await ws.send("over unix")
         assert await within(ws.recv()) == "over unix"
         await within(ws.close())
@@ -147,8 +149,10 @@ class Redirector(Protocol):
     def dataReceived(self, data):
         if b"\r\n\r\n" in data:
             self.transport.write(
-                b"HTTP/1.1 302 Found\r\nLocation: " + self.factory.location.encode()
-                + b"\r\nContent-Length: 0\r\n\r\n")
+                b"HTTP/1.1 302 Found\r\nLocation: "
+                + self.factory.location.encode()
+                + b"\r\nContent-Length: 0\r\n\r\n"
+            )
             self.transport.loseConnection()
 
 
@@ -238,9 +242,11 @@ async def test_peer_that_stops_reading_stops_send():
         return total
 
     try:
-        sock.sendall(("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                      "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode())
+        sock.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
         count, reading = await within(paused)
         # Several sends fired (the kernel's buffers took them), then one waited.
         assert 1 < count < 10000

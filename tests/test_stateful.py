@@ -33,12 +33,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    invariant,
-    precondition,
-    rule,
-)
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.python.failure import Failure
@@ -47,13 +42,7 @@ import txws
 from txws.exceptions import WebSocketError
 from txws.protocol import CLOSED, OPEN
 
-from .helpers import (
-    acceptResponse,
-    clientConnection,
-    request,
-    sentRequest,
-    serverConnection,
-)
+from .helpers import acceptResponse, clientConnection, request, sentRequest, serverConnection
 
 MAX_SIZE = 4096
 MAX_QUEUE = 4
@@ -85,8 +74,14 @@ def digest(data: str | bytes) -> tuple[bool, str]:
     return text, hashlib.sha1(raw).hexdigest()
 
 
-def frame(opcode: int, data: bytes, fin: bool = True, rsv1: bool = False,
-          mask: bool = True, length: int | None = None) -> bytes:
+def frame(
+    opcode: int,
+    data: bytes,
+    fin: bool = True,
+    rsv1: bool = False,
+    mask: bool = True,
+    length: int | None = None,
+) -> bytes:
     """A frame as a peer would write it (independent of txws.frames)."""
     head = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
     n = len(data) if length is None else length
@@ -110,8 +105,7 @@ def txwsHeld() -> int:
     """Bytes held in blocks that txws's own code allocated."""
     gc.collect()
     stats = tracemalloc.take_snapshot().statistics("filename")
-    return sum(stat.size for stat in stats
-               if stat.traceback[0].filename.startswith(TXWS))
+    return sum(stat.size for stat in stats if stat.traceback[0].filename.startswith(TXWS))
 
 
 class OutputChecker:
@@ -156,11 +150,11 @@ class OutputChecker:
         if masked:
             if len(b) < at + 4:
                 return None
-            key, at = bytes(b[at:at + 4]), at + 4
+            key, at = bytes(b[at : at + 4]), at + 4
         if len(b) < at + n:
             return None
-        data = bytes(b[at:at + n])
-        del b[:at + n]
+        data = bytes(b[at : at + n])
+        del b[: at + n]
         if key:
             data = bytes(c ^ key[i % 4] for i, c in enumerate(data))
         return bool(fin), rsv, opcode, data
@@ -211,18 +205,30 @@ class ProtocolMachine(RuleBasedStateMachine):
         super().__init__()
         self.events: list[dict] = []
         globalLogPublisher.addObserver(self.events.append)
-        options = dict(maxSize=MAX_SIZE, maxQueue=MAX_QUEUE, openTimeout=5,
-                       closeTimeout=5, pingInterval=5, pingTimeout=5,
-                       compression="deflate" if self.deflate else None)
+        options = dict(
+            maxSize=MAX_SIZE,
+            maxQueue=MAX_QUEUE,
+            openTimeout=5,
+            closeTimeout=5,
+            pingInterval=5,
+            pingTimeout=5,
+            compression="deflate" if self.deflate else None,
+        )
         if self.isClient:
             self.conn = clientConnection(**options)
-            extra = ("Sec-WebSocket-Extensions: permessage-deflate;"
-                     " client_no_context_takeover\r\n" if self.deflate else "")
+            extra = (
+                "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n"
+                if self.deflate
+                else ""
+            )
             self.conn.receive(acceptResponse(sentRequest(self.conn), extra))
         else:
             self.conn = serverConnection(None, **options)
-            headers = ({"Sec-WebSocket-Extensions": "permessage-deflate;"
-                        " client_max_window_bits"} if self.deflate else {})
+            headers = (
+                {"Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits"}
+                if self.deflate
+                else {}
+            )
             self.conn.receive(request(headers=headers))
             head = self.conn.sent()
             assert head.startswith(b"HTTP/1.1 101 "), head
@@ -275,8 +281,13 @@ class ProtocolMachine(RuleBasedStateMachine):
     # -- the peer ----------------------------------------------------------
 
     @precondition(lambda self: not self.peerClosed and self.peerFragmenting is None)
-    @rule(size=st.integers(0, 3000), seed=st.integers(0, 2**16), text=st.booleans(),
-          pieces=st.integers(1, 4), compress=st.booleans())
+    @rule(
+        size=st.integers(0, 3000),
+        seed=st.integers(0, 2**16),
+        text=st.booleans(),
+        pieces=st.integers(1, 4),
+        compress=st.booleans(),
+    )
     def peerMessage(self, size, seed, text, pieces, compress):
         data = payload(size, seed, text)
         compress = compress and self.deflate
@@ -286,11 +297,17 @@ class ProtocolMachine(RuleBasedStateMachine):
             assert wire.endswith(b"\x00\x00\xff\xff")
             wire = wire[:-4]
         step = max(1, -(-len(wire) // pieces))
-        chunks = [wire[i:i + step] for i in range(0, len(wire), step)] or [b""]
+        chunks = [wire[i : i + step] for i in range(0, len(wire), step)] or [b""]
         for i, chunk in enumerate(chunks):
-            self.peerWrites(frame(0 if i else (1 if text else 2), chunk,
-                                  fin=i == len(chunks) - 1, rsv1=compress and i == 0,
-                                  mask=self.mask))
+            self.peerWrites(
+                frame(
+                    0 if i else (1 if text else 2),
+                    chunk,
+                    fin=i == len(chunks) - 1,
+                    rsv1=compress and i == 0,
+                    mask=self.mask,
+                )
+            )
         if not self.peerBroken:
             self.sentByPeer.append((text, hashlib.sha1(data).hexdigest()))
 
@@ -336,9 +353,10 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.peerWrites(frame(8, body, mask=self.mask))
         self.peerClosed = True
 
-    @rule(kind=st.sampled_from(["garbage", "badutf8", "toobig", "unmasked",
-                                "reserved", "badclose"]),
-          data=st.binary(min_size=1, max_size=64))
+    @rule(
+        kind=st.sampled_from(["garbage", "badutf8", "toobig", "unmasked", "reserved", "badclose"]),
+        data=st.binary(min_size=1, max_size=64),
+    )
     def peerViolation(self, kind, data):
         self.peerBroken = True
         if kind == "garbage":
@@ -360,8 +378,11 @@ class ProtocolMachine(RuleBasedStateMachine):
         # As a TCP transport would: reads of at most READ bytes, and none
         # while the protocol has paused it.
         for size in sizes:
-            if (not self.pending or self.protocol.state is CLOSED
-                    or self.conn.transport.producerState == "paused"):
+            if (
+                not self.pending
+                or self.protocol.state is CLOSED
+                or self.conn.transport.producerState == "paused"
+            ):
                 break
             chunk, self.pending = bytes(self.pending[:size]), self.pending[size:]
             self.conn.receive(chunk)
@@ -380,16 +401,21 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     # -- the application ---------------------------------------------------
 
-    @rule(size=st.integers(0, 5000), seed=st.integers(0, 2**16), text=st.booleans(),
-          fragments=st.integers(0, 3))
+    @rule(
+        size=st.integers(0, 5000),
+        seed=st.integers(0, 2**16),
+        text=st.booleans(),
+        fragments=st.integers(0, 3),
+    )
     def appSend(self, size, seed, text, fragments):
         raw = payload(size, seed, text)
         message = raw.decode("utf-8") if text else raw
         wasOpen = self.protocol.state is OPEN
         if fragments:
             step = max(1, -(-len(message) // fragments))
-            d = self.protocol.send([message[i:i + step]
-                                    for i in range(0, len(message), step)] or [message])
+            d = self.protocol.send(
+                [message[i : i + step] for i in range(0, len(message), step)] or [message]
+            )
         else:
             d = self.protocol.send(message)
         if wasOpen:
@@ -407,8 +433,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.track("ping", self.protocol.ping(data))
         self.flush()
 
-    @rule(code=st.sampled_from([1000, 1001, 1011, 3000, 4999]),
-          reason=st.text(max_size=10))
+    @rule(code=st.sampled_from([1000, 1001, 1011, 3000, 4999]), reason=st.text(max_size=10))
     def appClose(self, code, reason):
         self.track("close", self.protocol.close(code, reason))
         self.flush()
@@ -447,13 +472,15 @@ class ProtocolMachine(RuleBasedStateMachine):
     @invariant()
     def appGotWhatItSent(self):
         sent = self.output.messages
-        assert sent == self.sentByApp[:len(sent)], "peer got other messages than sent"
+        assert sent == self.sentByApp[: len(sent)], "peer got other messages than sent"
 
     @invariant()
     def nothingLoggedAsError(self):
-        bad = [e for e in self.events
-               if e.get("log_level") in (LogLevel.error, LogLevel.critical)
-               or "log_failure" in e]
+        bad = [
+            e
+            for e in self.events
+            if e.get("log_level") in (LogLevel.error, LogLevel.critical) or "log_failure" in e
+        ]
         assert not bad, bad[0]
 
     @invariant()
@@ -499,10 +526,13 @@ def _noUnhandledErrors(logEvents):
 
 # The same examples on every run, so that CI is reproducible; set
 # TXWS_EXPLORE=1 to look for new ones (and keep what they find as a test).
-SETTINGS = settings(max_examples=60, stateful_step_count=30, deadline=None,
-                    derandomize=not os.environ.get("TXWS_EXPLORE"),
-                    suppress_health_check=[HealthCheck.too_slow,
-                                           HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=60,
+    stateful_step_count=30,
+    deadline=None,
+    derandomize=not os.environ.get("TXWS_EXPLORE"),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 class ServerMachine(ProtocolMachine):

@@ -36,10 +36,31 @@ class TestOptions:
         assert options["max-size"] == 2**20 and options["ping-interval"] == 20.0
 
     def test_everything(self):
-        options = parse("--handler", "examples.echo.echo", "--port", "tcp:1", "-p", "tcp:2",
-                        "--max-size", "100", "--max-queue", "none", "--ping-interval", "1.5",
-                        "--subprotocol", "a", "--subprotocol", "b", "--origin", "https://x",
-                        "--origin", "none", "--no-compression", "--max-connections", "3")
+        options = parse(
+            "--handler",
+            "examples.echo.echo",
+            "--port",
+            "tcp:1",
+            "-p",
+            "tcp:2",
+            "--max-size",
+            "100",
+            "--max-queue",
+            "none",
+            "--ping-interval",
+            "1.5",
+            "--subprotocol",
+            "a",
+            "--subprotocol",
+            "b",
+            "--origin",
+            "https://x",
+            "--origin",
+            "none",
+            "--no-compression",
+            "--max-connections",
+            "3",
+        )
         assert options["ports"] == ["tcp:1", "tcp:2"]
         assert options["max-size"] == 100 and options["max-queue"] is None
         assert options["ping-interval"] == 1.5
@@ -51,28 +72,35 @@ class TestOptions:
         assert factory.options.extensions == []
         assert factory.options.maxConnections == 3
 
-    @pytest.mark.parametrize("args,message", [
-        ((), "--handler MODULE.ATTR is required"),
-        (("--handler", "echo"), "must be MODULE.ATTR"),
-        (("--handler", "no_such_module.fn"), "cannot import module"),
-        (("--handler", "examples.echo.nothing"), "has no attribute"),
-        (("--handler", "examples.echo.sys"), "is not callable"),
-        (("--handler", "examples.echo.echo", "--max-size", "big"), "a number of bytes"),
-        (("--handler", "examples.echo.echo", "--max-size", "-1"), "must be positive"),
-        (("--handler", "examples.echo.echo", "--ping-timeout", "x"), "seconds"),
-        (("--handler", "examples.echo.echo", "--port", "nonsense:1"), "invalid --port"),
-        (("--handler", "examples.echo.echo", "--static", "/no/such/dir"), "not a directory"),
-        (("--handler", "examples.echo.echo", "--path", "ws"), "--path"),
-    ])
+    @pytest.mark.parametrize(
+        "args,message",
+        [
+            ((), "--handler MODULE.ATTR is required"),
+            (("--handler", "echo"), "must be MODULE.ATTR"),
+            (("--handler", "no_such_module.fn"), "cannot import module"),
+            (("--handler", "examples.echo.nothing"), "has no attribute"),
+            (("--handler", "examples.echo.sys"), "is not callable"),
+            (("--handler", "examples.echo.echo", "--max-size", "big"), "a number of bytes"),
+            (("--handler", "examples.echo.echo", "--max-size", "-1"), "must be positive"),
+            (("--handler", "examples.echo.echo", "--ping-timeout", "x"), "seconds"),
+            (("--handler", "examples.echo.echo", "--port", "nonsense:1"), "invalid --port"),
+            (("--handler", "examples.echo.echo", "--static", "/no/such/dir"), "not a directory"),
+            (("--handler", "examples.echo.echo", "--path", "ws"), "--path"),
+        ],
+    )
     def test_errors(self, args, message):
         with pytest.raises(usage.UsageError, match=message):
             parse(*args)
 
 
 def startTwistd(*args: str, cwd: Path = ROOT) -> subprocess.Popen:
-    process = subprocess.Popen(TWISTD + ["-n", "--pidfile=", "websocket", *args],
-                               cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+    process = subprocess.Popen(
+        TWISTD + ["-n", "--pidfile=", "websocket", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     return process
 
 
@@ -97,8 +125,9 @@ def waitListening(port: int, process: subprocess.Popen, seconds: float = 30) -> 
         try:
             line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
-            raise AssertionError("twistd did not start listening:\n"
-                                 + "".join(process.outputLines)) from None
+            raise AssertionError(
+                "twistd did not start listening:\n" + "".join(process.outputLines)
+            ) from None
         if line is None:
             raise AssertionError("twistd exited:\n" + "".join(process.outputLines))
         if f"starting on {port}" in line:
@@ -128,8 +157,9 @@ def test_serves_and_stops_gracefully():
     from websockets.sync.client import connect
 
     port = freePort()
-    process = startTwistd("--handler", "examples.echo.echo",
-                          "--port", f"tcp:{port}:interface=127.0.0.1")
+    process = startTwistd(
+        "--handler", "examples.echo.echo", "--port", f"tcp:{port}:interface=127.0.0.1"
+    )
     try:
         waitListening(port, process)
         with connect(f"ws://127.0.0.1:{port}/", open_timeout=10) as ws:
@@ -153,9 +183,13 @@ def test_tls_port(tmp_path):
     (tmp_path / "cert.pem").write_bytes(certPEM)
     (tmp_path / "key.pem").write_bytes(keyPEM)
     port = freePort()
-    process = startTwistd("--handler", "examples.echo.echo", "--port",
-                          f"ssl:{port}:interface=127.0.0.1:privateKey={tmp_path / 'key.pem'}"
-                          f":certKey={tmp_path / 'cert.pem'}")
+    process = startTwistd(
+        "--handler",
+        "examples.echo.echo",
+        "--port",
+        f"ssl:{port}:interface=127.0.0.1:privateKey={tmp_path / 'key.pem'}"
+        f":certKey={tmp_path / 'cert.pem'}",
+    )
     try:
         waitListening(port, process)
         context = ssl.create_default_context(cadata=certPEM.decode())
@@ -167,9 +201,13 @@ def test_tls_port(tmp_path):
 
 
 def test_bad_handler_is_one_line_and_nonzero():
-    result = subprocess.run(TWISTD + ["-n", "--pidfile=", "websocket", "--handler",
-                                      "examples.echo.missing"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        TWISTD + ["-n", "--pidfile=", "websocket", "--handler", "examples.echo.missing"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "has no attribute 'missing'" in output
@@ -182,8 +220,14 @@ def test_static_and_websocket_on_one_port():
     from websockets.sync.client import connect
 
     port = freePort()
-    process = startTwistd("--handler", "examples.echo.echo", "--static", "examples/chat",
-                          "--port", f"tcp:{port}:interface=127.0.0.1")
+    process = startTwistd(
+        "--handler",
+        "examples.echo.echo",
+        "--static",
+        "examples/chat",
+        "--port",
+        f"tcp:{port}:interface=127.0.0.1",
+    )
     try:
         waitListening(port, process)
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read()
@@ -199,10 +243,14 @@ def test_echo_tac():
     from websockets.sync.client import connect
 
     port = freePort()
-    process = subprocess.Popen(TWISTD + ["-n", "--pidfile=", "-y", "examples/echo.tac"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True,
-                               env=dict(os.environ, TXWS_PORT=f"tcp:{port}:interface=127.0.0.1"))
+    process = subprocess.Popen(
+        TWISTD + ["-n", "--pidfile=", "-y", "examples/echo.tac"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, TXWS_PORT=f"tcp:{port}:interface=127.0.0.1"),
+    )
     try:
         waitListening(port, process)
         with connect(f"ws://127.0.0.1:{port}/", open_timeout=10) as ws:
@@ -228,8 +276,14 @@ def test_cannot_listen_is_one_line_and_nonzero(how, busy):
         else:
             args = ["-y", "examples/echo.tac"]
             env = dict(os.environ, TXWS_PORT=description)
-        result = subprocess.run(TWISTD + ["-n", "--pidfile="] + args, cwd=ROOT,
-                                capture_output=True, text=True, timeout=60, env=env)
+        result = subprocess.run(
+            TWISTD + ["-n", "--pidfile="] + args,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
     finally:
         holder.close()
     output = result.stdout + result.stderr

@@ -24,13 +24,15 @@ class TestWrappedProtocolFlowControl:
     def test_write_buffer_resume_does_not_resume_a_paused_wrapped_protocol(self):
         from txws.frames import OP_BINARY, Frame
 
-        factory = txws.WrappingFactory(Factory.forProtocol(self.Pausing), compression=None,
-                                       reactor=MemoryReactorClock())
+        factory = txws.WrappingFactory(
+            Factory.forProtocol(self.Pausing), compression=None, reactor=MemoryReactorClock()
+        )
         conn = Connection(factory.buildProtocol(PEER), factory.options.reactor)
         conn.receive(request())
         wrapped = conn.protocol.wrapped
-        two = (Frame(OP_BINARY, b"one").serialize(mask=True)
-               + Frame(OP_BINARY, b"two").serialize(mask=True))
+        two = Frame(OP_BINARY, b"one").serialize(mask=True) + Frame(OP_BINARY, b"two").serialize(
+            mask=True
+        )
         conn.receive(two)
         assert wrapped.received == [b"one"]  # nothing after it paused
         assert conn.transport.producerState == "paused"

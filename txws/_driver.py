@@ -11,8 +11,9 @@ cost of a round trip in a handler, so it is worth the code.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from contextvars import copy_context
-from typing import Any, Callable
+from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.defer import Deferred

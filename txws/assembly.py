@@ -11,13 +11,14 @@ extension is in use; a whole, plain message never comes here.
 from __future__ import annotations
 
 import codecs
-from typing import Sequence
+from collections.abc import Sequence
 
 from .exceptions import InvalidUTF8
 from .extensions import Extension
 from .frames import COALESCE, OP_CONT, OP_TEXT, BytesLike
 
 __all__ = ["MessageAssembler", "decodeText"]
+
 
 def decodeText(payload: BytesLike) -> str:
     """A whole text message's payload as C{str}; L{InvalidUTF8} if it is not UTF-8."""
@@ -102,15 +103,19 @@ class MessageAssembler:
                 raise InvalidUTF8("invalid UTF-8 in text message")
         return text
 
-    def _decodeExtensions(self, opcode: int, end: bool, rsv: int,
-                          payload: BytesLike) -> BytesLike:
+    def _decodeExtensions(self, opcode: int, end: bool, rsv: int, payload: BytesLike) -> BytesLike:
         start = opcode != OP_CONT
         if start:
             self._decodedSize = 0
         maxSize = self.maxSize
         budget = None if maxSize is None else maxSize - self._decodedSize
         for extension in reversed(self.extensions):
-            payload = extension.decode(payload, rsv=rsv, start=start, end=end,  # type: ignore[arg-type]
-                                       maxSize=budget)
+            payload = extension.decode(
+                payload,
+                rsv=rsv,
+                start=start,
+                end=end,  # type: ignore[arg-type]
+                maxSize=budget,
+            )
         self._decodedSize += len(payload)
         return payload

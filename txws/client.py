@@ -6,7 +6,8 @@ and L{connect}, which follows redirects and verifies TLS by default.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import hyperlink
 from twisted.internet import defer
@@ -41,17 +42,21 @@ from .http import (
 from .protocol import CONNECTING, Options, WebSocketProtocol
 from .uri import WebSocketURI, fromURL, parseURI
 
-__all__ = ["ClientOptions", "WebSocketClientProtocol", "WebSocketClientFactory",
-           "connect", "endpointFor", "MAX_REDIRECTS"]
+__all__ = [
+    "ClientOptions",
+    "WebSocketClientProtocol",
+    "WebSocketClientFactory",
+    "connect",
+    "endpointFor",
+    "MAX_REDIRECTS",
+]
 
 log = Logger()
 
 MAX_REDIRECTS = 10
 """Most redirects L{connect} follows."""
 
-DEFAULT_USER_AGENT = (
-    f"Python/{sys.version_info.major}.{sys.version_info.minor} txws/{__version__}"
-)
+DEFAULT_USER_AGENT = f"Python/{sys.version_info.major}.{sys.version_info.minor} txws/{__version__}"
 
 _REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
 # Largest error-response body kept for InvalidStatus.response.
@@ -86,9 +91,11 @@ class ClientOptions(Options):
         if userAgentHeader is not None:
             checkFieldValue(userAgentHeader, "userAgentHeader")
         self.origin = origin
-        self.additionalHeaders = (list(additionalHeaders.items())
-                                  if isinstance(additionalHeaders, dict)
-                                  else list(additionalHeaders))
+        self.additionalHeaders = (
+            list(additionalHeaders.items())
+            if isinstance(additionalHeaders, dict)
+            else list(additionalHeaders)
+        )
         checkHeaders(self.additionalHeaders, "additionalHeaders")
         self.userAgentHeader = userAgentHeader
 
@@ -110,8 +117,14 @@ class WebSocketClientProtocol(WebSocketProtocol):
     isClient = True
     defaultOptions = ClientOptions()
 
-    __slots__ = ("factory", "_key", "_responseBuffer", "_pendingResponse", "_bodyLength",
-                 "_opening")
+    __slots__ = (
+        "factory",
+        "_key",
+        "_responseBuffer",
+        "_pendingResponse",
+        "_bodyLength",
+        "_opening",
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -209,7 +222,7 @@ class WebSocketClientProtocol(WebSocketProtocol):
         if len(buf) < self._bodyLength:
             return
         response = self._pendingResponse
-        response.body = bytes(buf[:self._bodyLength])
+        response.body = bytes(buf[: self._bodyLength])
         self._pendingResponse = None
         location = response.headers.getAll("Location")
         if response.status in _REDIRECT_STATUSES and len(location) == 1:
@@ -221,11 +234,10 @@ class WebSocketClientProtocol(WebSocketProtocol):
     def _checkResponse(self, response: Response) -> None:
         self.response = response
         try:
-            self.subprotocol = checkResponse(response, self._key,
-                                             self.options.subprotocols)
+            self.subprotocol = checkResponse(response, self._key, self.options.subprotocols)
             self.extensions = negotiateClient(
-                response.headers.getAll("Sec-WebSocket-Extensions"),
-                self.options.extensions)
+                response.headers.getAll("Sec-WebSocket-Extensions"), self.options.extensions
+            )
         except InvalidHandshake as e:
             self._handshakeFailed(Failure(e))
             return
@@ -249,18 +261,17 @@ class WebSocketClientProtocol(WebSocketProtocol):
         self._openingDone(failure)
 
     def handshakeTimedOut(self) -> None:
-        self._notifyFailure(Failure(OpenTimeout(
-            f"opening handshake not done in {self.options.openTimeout} s")))
+        self._notifyFailure(
+            Failure(OpenTimeout(f"opening handshake not done in {self.options.openTimeout} s"))
+        )
 
     def connectionLost(self, reason: Failure = None) -> None:
         if self.state is CONNECTING:
-            tls = _tlsError(self.factory.uri if self.factory is not None else None,
-                            reason)
+            tls = _tlsError(self.factory.uri if self.factory is not None else None, reason)
             if tls is not None:
                 reason = Failure(tls)
             elif reason is None or reason.check(ConnectionDone, ConnectionLost):
-                reason = Failure(InvalidMessage(
-                    "connection closed during the opening handshake"))
+                reason = Failure(InvalidMessage("connection closed during the opening handshake"))
             self._notifyFailure(reason)
         super().connectionLost(reason)
 
@@ -279,19 +290,19 @@ def _tlsError(uri: WebSocketURI | None, reason: Failure | None) -> TLSError | No
         for mismatch in e.errors:
             wanted = mismatch.mismatched_id
             name = getattr(wanted, "hostname", None) or getattr(wanted, "ip", wanted)
-            names.append(name.decode("ascii", "replace") if isinstance(name, bytes)
-                         else str(name))
-        return TLSError(host, "its certificate is not valid for "
-                        + ", ".join(names), e)
+            names.append(name.decode("ascii", "replace") if isinstance(name, bytes) else str(name))
+        return TLSError(host, "its certificate is not valid for " + ", ".join(names), e)
     if isinstance(e, Error):
         # pyOpenSSL's args: [(library, function, reason), ...]
         queue = e.args[0] if e.args and isinstance(e.args[0], list) else []
         texts = [str(entry[-1]) for entry in queue if isinstance(entry, tuple) and entry]
         why = "; ".join(texts) or str(e) or "TLS handshake failed"
         if "certificate verify failed" in texts:
-            why = ("its certificate could not be verified against the trust roots"
-                   " (certificate verify failed: self-signed, expired, or from an"
-                   " unknown authority; tlsOptions= sets the trust roots)")
+            why = (
+                "its certificate could not be verified against the trust roots"
+                " (certificate verify failed: self-signed, expired, or from an"
+                " unknown authority; tlsOptions= sets the trust roots)"
+            )
         return TLSError(host, why, e)
     return None
 
@@ -336,10 +347,12 @@ class WebSocketClientFactory(ClientFactory):
             p.transport.abortConnection()
 
 
-def endpointFor(reactor: Any, uri: WebSocketURI, tlsOptions: Any,
-                 timeout: float | None) -> IStreamClientEndpoint:
-    endpoint = HostnameEndpoint(reactor, uri.host, uri.port,
-                                timeout=timeout if timeout is not None else 30)
+def endpointFor(
+    reactor: Any, uri: WebSocketURI, tlsOptions: Any, timeout: float | None
+) -> IStreamClientEndpoint:
+    endpoint = HostnameEndpoint(
+        reactor, uri.host, uri.port, timeout=timeout if timeout is not None else 30
+    )
     if uri.secure:
         if tlsOptions is None:
             from twisted.internet.ssl import optionsForClientTLS
@@ -349,11 +362,15 @@ def endpointFor(reactor: Any, uri: WebSocketURI, tlsOptions: Any,
     return endpoint
 
 
-def connect(uri: str, reactor: Any = None, *,
-            endpoint: IStreamClientEndpoint | None = None,
-            tlsOptions: Any = None,
-            redirectEndpoint: Callable[[WebSocketURI], IStreamClientEndpoint] | None = None,
-            **options: Any) -> defer.Deferred:
+def connect(
+    uri: str,
+    reactor: Any = None,
+    *,
+    endpoint: IStreamClientEndpoint | None = None,
+    tlsOptions: Any = None,
+    redirectEndpoint: Callable[[WebSocketURI], IStreamClientEndpoint] | None = None,
+    **options: Any,
+) -> defer.Deferred:
     """
     Open a WebSocket connection to C{uri}; fires with the open
     L{WebSocketClientProtocol}.
@@ -381,8 +398,9 @@ def connect(uri: str, reactor: Any = None, *,
     options.setdefault("reactor", reactor)
     parsed = parseURI(uri)
     timeout = ClientOptions(**options).openTimeout  # checks the options too
-    d = defer.ensureDeferred(_connect(parsed, reactor, endpoint, tlsOptions,
-                                      redirectEndpoint, options))
+    d = defer.ensureDeferred(
+        _connect(parsed, reactor, endpoint, tlsOptions, redirectEndpoint, options)
+    )
     if timeout is not None:
 
         def onTimeout(result: Any, timeout: float) -> Any:
@@ -395,15 +413,22 @@ def connect(uri: str, reactor: Any = None, *,
     return d
 
 
-async def _connect(uri: WebSocketURI, reactor: Any,
-                   endpoint: IStreamClientEndpoint | None, tlsOptions: Any,
-                   redirectEndpoint: Callable[[WebSocketURI], IStreamClientEndpoint] | None,
-                   options: dict[str, Any]) -> WebSocketClientProtocol:
+async def _connect(
+    uri: WebSocketURI,
+    reactor: Any,
+    endpoint: IStreamClientEndpoint | None,
+    tlsOptions: Any,
+    redirectEndpoint: Callable[[WebSocketURI], IStreamClientEndpoint] | None,
+    options: dict[str, Any],
+) -> WebSocketClientProtocol:
     original = uri
     for _ in range(MAX_REDIRECTS + 1):
         factory = WebSocketClientFactory(uri, **options)
         sameAuthority = (uri.secure, uri.host, uri.port) == (
-            original.secure, original.host, original.port)
+            original.secure,
+            original.host,
+            original.port,
+        )
         if sameAuthority and endpoint is not None:
             target = endpoint
         elif not sameAuthority and redirectEndpoint is not None:
@@ -413,10 +438,15 @@ async def _connect(uri: WebSocketURI, reactor: Any,
             # around it would let a server send us anywhere.
             raise RedirectError(
                 f"refusing redirect from {original} to {uri}: it would leave the"
-                " endpoint given to connect() (pass redirectEndpoint= to follow it)")
+                " endpoint given to connect() (pass redirectEndpoint= to follow it)"
+            )
         else:
-            target = endpointFor(reactor, uri, tlsOptions if sameAuthority else None,
-                                  options.get("openTimeout", 10.0))
+            target = endpointFor(
+                reactor,
+                uri,
+                tlsOptions if sameAuthority else None,
+                options.get("openTimeout", 10.0),
+            )
         connecting = target.connect(factory)
         try:
             await connecting

@@ -88,8 +88,11 @@ class ClosingHandshake:
     def ok(self) -> bool:
         """Whether the connection closed normally, both ways, as far as it has."""
         received, sent = self.received, self.sent
-        return (received is not None and received.code in _NORMAL_CODES
-                and (sent is None or sent.code in _NORMAL_CODES))
+        return (
+            received is not None
+            and received.code in _NORMAL_CODES
+            and (sent is None or sent.code in _NORMAL_CODES)
+        )
 
     def error(self) -> ConnectionClosed:
         """
@@ -98,6 +101,9 @@ class ClosingHandshake:
         """
         sent = self.sent
         cls = ConnectionClosedOK if self.ok else ConnectionClosedError
-        return cls(self.code, self.reason,
-                   sent.code if sent is not None else None,
-                   sent.reason if sent is not None else None)
+        return cls(
+            self.code,
+            self.reason,
+            sent.code if sent is not None else None,
+            sent.reason if sent is not None else None,
+        )

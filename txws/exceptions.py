@@ -99,9 +99,7 @@ class InvalidStatus(InvalidHandshake):
     """The server answered the upgrade with a status other than 101."""
 
     def __init__(self, response: Response) -> None:
-        super().__init__(
-            f"server rejected WebSocket connection: HTTP {response.status}"
-        )
+        super().__init__(f"server rejected WebSocket connection: HTTP {response.status}")
         self.response = response
 
 

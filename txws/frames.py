@@ -16,8 +16,8 @@ from __future__ import annotations
 import enum
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .exceptions import InvalidUTF8, PayloadTooBig, ProtocolError
 
@@ -100,8 +100,7 @@ def isSendableCloseCode(code: int) -> bool:
     return code in _SENDABLE_CODES or 3000 <= code <= 4999
 
 
-NORMAL_CODES = frozenset((CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY,
-                          CloseCode.NO_STATUS_RCVD))
+NORMAL_CODES = frozenset((CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD))
 """The codes that end a connection normally (see L{isNormalCloseCode})."""
 
 
@@ -123,8 +122,9 @@ def dataOpcode(message: object) -> int:
         return OP_TEXT
     if isinstance(message, (bytes, bytearray, memoryview)):
         return OP_BINARY
-    raise TypeError(f"cannot send {type(message).__name__} as a message;"
-                    " send str (text) or bytes (binary)")
+    raise TypeError(
+        f"cannot send {type(message).__name__} as a message; send str (text) or bytes (binary)"
+    )
 
 
 def controlPayload(data: str | BytesLike, name: str) -> bytes:
@@ -149,9 +149,7 @@ def _applyMaskPython(data: bytes | bytearray | memoryview, mask: bytes) -> bytes
     if not n:
         return b""
     key = (mask * ((n + 3) >> 2))[:n] if n != 4 else mask
-    return (
-        int.from_bytes(data, "little") ^ int.from_bytes(key, "little")
-    ).to_bytes(n, "little")
+    return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
 
 
 def _maskJoinPython(pieces: list, mask: bytes) -> bytes:
@@ -166,8 +164,8 @@ maskJoin = _maskJoinPython
 
 if not os.environ.get("TXWS_NO_SPEEDUPS"):
     try:
-        from ._speedups import mask as applyMask  # noqa: F811
-        from ._speedups import mask_join as maskJoin  # noqa: F811
+        from ._speedups import mask as applyMask
+        from ._speedups import mask_join as maskJoin
     except ImportError:
         pass
 
@@ -179,8 +177,9 @@ _unpack_H = struct.Struct("!H").unpack_from
 _unpack_Q = struct.Struct("!Q").unpack_from
 
 
-def frameHeader(opcode: int, length: int, fin: bool = True, rsv: int = 0,
-                mask: bytes | None = None) -> bytes:
+def frameHeader(
+    opcode: int, length: int, fin: bool = True, rsv: int = 0, mask: bytes | None = None
+) -> bytes:
     """The header of a frame carrying C{length} payload bytes."""
     b0 = (0x80 if fin else 0) | rsv | opcode
     m = 0x80 if mask is not None else 0
@@ -195,8 +194,13 @@ def frameHeader(opcode: int, length: int, fin: bool = True, rsv: int = 0,
     return header
 
 
-def serializeFrame(opcode: int, payload: bytes = b"", fin: bool = True,
-                   rsv: int = 0, mask: bytes | bool | None = None) -> bytes:
+def serializeFrame(
+    opcode: int,
+    payload: bytes = b"",
+    fin: bool = True,
+    rsv: int = 0,
+    mask: bytes | bool | None = None,
+) -> bytes:
     """
     One whole frame as bytes.
 
@@ -311,7 +315,6 @@ class Fragmenter:
         return frame
 
 
-
 # What the parser calls: (opcode, end, rsv, payload). For data, opcode is
 # TEXT or BINARY on the first piece of a message and CONT on every later
 # piece; end is true on the last piece of the message; rsv holds the frame's
@@ -346,15 +349,37 @@ class Parser:
     """
 
     __slots__ = (
-        "callback", "requireMask", "maxSize", "allowedRsv", "compressedRsv", "paused",
-        "parsing", "_buf", "_fragmented", "_messageSize", "_exempt",
-        "_remaining", "_rsv", "_fin", "_mask", "_maskOffset", "_first", "_binary",
-        "_pieces", "_stopped",
+        "callback",
+        "requireMask",
+        "maxSize",
+        "allowedRsv",
+        "compressedRsv",
+        "paused",
+        "parsing",
+        "_buf",
+        "_fragmented",
+        "_messageSize",
+        "_exempt",
+        "_remaining",
+        "_rsv",
+        "_fin",
+        "_mask",
+        "_maskOffset",
+        "_first",
+        "_binary",
+        "_pieces",
+        "_stopped",
     )
 
-    def __init__(self, callback: FrameCallback, *, requireMask: bool,
-                 maxSize: int | None = None, allowedRsv: int = 0,
-                 compressedRsv: int = 0) -> None:
+    def __init__(
+        self,
+        callback: FrameCallback,
+        *,
+        requireMask: bool,
+        maxSize: int | None = None,
+        allowedRsv: int = 0,
+        compressedRsv: int = 0,
+    ) -> None:
         self.callback = callback
         self.requireMask = requireMask
         self.maxSize = maxSize
@@ -403,14 +428,22 @@ class Parser:
             length = len(data) - (6 if masked else 2)
             self.parsing = True
             try:
-                if (0 <= length < 126 and (data[0] == 0x81 or data[0] == 0x82)
-                        and data[1] == (0x80 | length if masked else length)
-                        and not self._remaining and not self._fragmented
-                        and (self.maxSize is None or length <= self.maxSize)):
+                if (
+                    0 <= length < 126
+                    and (data[0] == 0x81 or data[0] == 0x82)
+                    and data[1] == (0x80 | length if masked else length)
+                    and not self._remaining
+                    and not self._fragmented
+                    and (self.maxSize is None or length <= self.maxSize)
+                ):
                     # The usual read: one small text or binary frame, whole,
                     # unfragmented, without reserved bits.
-                    self.callback(data[0] & 0x0F, True, 0,
-                                  applyMask(data[6:], data[2:6]) if masked else data[2:])
+                    self.callback(
+                        data[0] & 0x0F,
+                        True,
+                        0,
+                        applyMask(data[6:], data[2:6]) if masked else data[2:],
+                    )
                     return
                 with memoryview(data) as view:
                     pos = self._parse(data, view)
@@ -461,28 +494,26 @@ class Parser:
                         # what a frame holds stays close to its payload.
                         if pieces[-1].__class__ is bytes:
                             pieces[-1] = bytearray(pieces[-1])
-                        pieces[-1] += view[pos:pos + n]
+                        pieces[-1] += view[pos : pos + n]
                     else:
-                        pieces.append(buf[pos:pos + n] if isBytes
-                                      else bytes(view[pos:pos + n]))
+                        pieces.append(buf[pos : pos + n] if isBytes else bytes(view[pos : pos + n]))
                     pos += n
                     remaining -= n
                     self._remaining = remaining
                     if not remaining:
                         self._pieces = None
                         mask = self._mask
-                        payload = (b"".join(pieces) if mask is None
-                                   else maskJoin(pieces, mask))
+                        payload = b"".join(pieces) if mask is None else maskJoin(pieces, mask)
                         callback(self._first, self._fin, self._rsv, payload)
                     continue
                 mask = self._mask
                 if mask is None:
-                    chunk = bytes(view[pos:pos + n])
+                    chunk = bytes(view[pos : pos + n])
                 else:
                     k = self._maskOffset & 3
                     if k:
                         mask = mask[k:] + mask[:k]
-                    chunk = applyMask(view[pos:pos + n], mask)
+                    chunk = applyMask(view[pos : pos + n], mask)
                     self._maskOffset += n
                 pos += n
                 remaining -= n
@@ -543,12 +574,12 @@ class Parser:
                 exempt = rsv & compressedRsv if opcode else self._exempt
                 if maxSize is not None and size > maxSize and not exempt:
                     raise PayloadTooBig(
-                        f"message of {size} bytes or more exceeds the limit"
-                        f" of {maxSize} bytes")
+                        f"message of {size} bytes or more exceeds the limit of {maxSize} bytes"
+                    )
             if requireMask:
                 if end - start < 4:
                     break
-                mask = buf[start:start + 4]
+                mask = buf[start : start + 4]
                 start += 4
             else:
                 mask = None
@@ -594,8 +625,9 @@ class Parser:
         return pos
 
 
-def parseFrames(data: bytes, *, requireMask: bool = False,
-                maxSize: int | None = None, allowedRsv: int = 0) -> list[Frame]:
+def parseFrames(
+    data: bytes, *, requireMask: bool = False, maxSize: int | None = None, allowedRsv: int = 0
+) -> list[Frame]:
     """
     Parse C{data}, which must hold whole frames, into L{Frame}s.
 
@@ -604,9 +636,12 @@ def parseFrames(data: bytes, *, requireMask: bool = False,
     """
     frames: list[Frame] = []
     pieces: list[bytes] = []
-    parser = Parser(lambda opcode, end, rsv, payload: pieces.append(payload),
-                    requireMask=requireMask, maxSize=maxSize,
-                    allowedRsv=allowedRsv)
+    parser = Parser(
+        lambda opcode, end, rsv, payload: pieces.append(payload),
+        requireMask=requireMask,
+        maxSize=maxSize,
+        allowedRsv=allowedRsv,
+    )
     # Feed frame by frame so that each Frame keeps its own fin bit.
     view = memoryview(data)
     pos = 0
@@ -615,7 +650,7 @@ def parseFrames(data: bytes, *, requireMask: bool = False,
         if size is None or pos + size > len(data):
             raise ValueError("data ends inside a frame")
         b0 = view[pos]
-        parser.feed(bytes(view[pos:pos + size]))
+        parser.feed(bytes(view[pos : pos + size]))
         frames.append(Frame(b0 & 0x0F, b"".join(pieces), bool(b0 & 0x80), b0 & 0x70))
         pieces.clear()
         pos += size

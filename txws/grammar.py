@@ -10,9 +10,15 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "TOKEN", "FIELD_VALUE", "REQUEST_TARGET",
-    "token", "fieldValue", "requestTarget",
-    "tokenBytes", "fieldValueBytes", "requestTargetBytes",
+    "TOKEN",
+    "FIELD_VALUE",
+    "REQUEST_TARGET",
+    "token",
+    "fieldValue",
+    "requestTarget",
+    "tokenBytes",
+    "fieldValueBytes",
+    "requestTargetBytes",
 ]
 
 TOKEN = r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"

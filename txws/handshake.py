@@ -13,7 +13,7 @@ import binascii
 import hashlib
 import os
 import re
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from .exceptions import (
     InvalidHandshake,
@@ -79,9 +79,7 @@ def parseTokens(values: Iterable[str], name: str) -> list[str]:
     return tokens
 
 
-_EXT_PARAM = re.compile(
-    rf"""\s*({TOKEN})\s*(?:=\s*(?:({TOKEN})|"((?:[^"\\]|\\.)*)"))?\s*"""
-)
+_EXT_PARAM = re.compile(rf"""\s*({TOKEN})\s*(?:=\s*(?:({TOKEN})|"((?:[^"\\]|\\.)*)"))?\s*""")
 
 
 def parseExtensions(values: Iterable[str]) -> list[ExtensionOffer]:
@@ -150,8 +148,7 @@ def _hasToken(values: Sequence[str], token: str, name: str) -> bool:
 def _checkUpgrade(headers: Headers) -> None:
     connection = headers.fieldValues("connection")
     if not _hasToken(connection, "upgrade", "Connection"):
-        raise InvalidUpgrade("Connection",
-                             ", ".join(parseTokens(connection, "Connection")) or None)
+        raise InvalidUpgrade("Connection", ", ".join(parseTokens(connection, "Connection")) or None)
     upgrade = headers.fieldValues("upgrade")
     # RFC 9110's protocol tokens may carry a version: websocket/13 is not ours.
     if not _hasToken(upgrade, "websocket", "Upgrade"):
@@ -188,8 +185,9 @@ def checkRequest(request: Request) -> str:
     if not versions:
         raise InvalidVersion("Sec-WebSocket-Version")
     if versions != ["13"]:
-        raise InvalidVersion("Sec-WebSocket-Version", ", ".join(versions),
-                             "only version 13 is supported")
+        raise InvalidVersion(
+            "Sec-WebSocket-Version", ", ".join(versions), "only version 13 is supported"
+        )
     return key
 
 
@@ -218,8 +216,9 @@ def selectSubprotocol(offered: Sequence[str], supported: Sequence[str]) -> str |
     return None
 
 
-def _acceptFields(key: str, subprotocol: str | None, extensions: str | None,
-                  serverHeader: str | None) -> list[tuple[str, str]]:
+def _acceptFields(
+    key: str, subprotocol: str | None, extensions: str | None, serverHeader: str | None
+) -> list[tuple[str, str]]:
     fields = [
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),
@@ -234,29 +233,37 @@ def _acceptFields(key: str, subprotocol: str | None, extensions: str | None,
     return fields
 
 
-def buildResponse(key: str, subprotocol: str | None = None,
-                  extensions: str | None = None,
-                  serverHeader: str | None = None) -> Response:
+def buildResponse(
+    key: str,
+    subprotocol: str | None = None,
+    extensions: str | None = None,
+    serverHeader: str | None = None,
+) -> Response:
     """The 101 response accepting a request with Sec-WebSocket-Key C{key}."""
-    return Response(101, headers=Headers._fromItems(
-        _acceptFields(key, subprotocol, extensions, serverHeader)))
+    return Response(
+        101, headers=Headers._fromItems(_acceptFields(key, subprotocol, extensions, serverHeader))
+    )
 
 
-def buildResponseHead(key: str, subprotocol: str | None = None,
-                      extensions: str | None = None,
-                      serverHeader: str | None = None) -> bytes:
+def buildResponseHead(
+    key: str,
+    subprotocol: str | None = None,
+    extensions: str | None = None,
+    serverHeader: str | None = None,
+) -> bytes:
     """
     C{buildResponse(...).serialize()}, without the L{Response}: the server's
     usual path, when no C{processResponse} wants one to look at.
     """
     fields = _acceptFields(key, subprotocol, extensions, serverHeader)
-    return ("HTTP/1.1 101 Switching Protocols\r\n"
-            + "".join([f"{name}: {value}\r\n" for name, value in fields])
-            + "\r\n").encode("latin-1")
+    return (
+        "HTTP/1.1 101 Switching Protocols\r\n"
+        + "".join([f"{name}: {value}\r\n" for name, value in fields])
+        + "\r\n"
+    ).encode("latin-1")
 
 
-def rejectResponse(error: InvalidHandshake,
-                   serverHeader: str | None = None) -> Response:
+def rejectResponse(error: InvalidHandshake, serverHeader: str | None = None) -> Response:
     """The HTTP error response for a failed handshake, with a one-line body."""
     extra = []
     if isinstance(error, (InvalidUpgrade, InvalidVersion)):
@@ -266,28 +273,32 @@ def rejectResponse(error: InvalidHandshake,
         extra.append(("Allow", "GET"))
     if serverHeader:
         extra.append(("Server", serverHeader))
-    return errorResponse(error.status,
-                         f"Failed to open a WebSocket connection: {error}.", extra)
+    return errorResponse(error.status, f"Failed to open a WebSocket connection: {error}.", extra)
 
 
-def buildRequest(uri: WebSocketURI, key: str, *,
-                 origin: str | None = None,
-                 subprotocols: Sequence[str] | None = None,
-                 extensions: str | None = None,
-                 additionalHeaders: Iterable[tuple[str, str]] | dict[str, str] = (),
-                 userAgentHeader: str | None = None) -> Request:
+def buildRequest(
+    uri: WebSocketURI,
+    key: str,
+    *,
+    origin: str | None = None,
+    subprotocols: Sequence[str] | None = None,
+    extensions: str | None = None,
+    additionalHeaders: Iterable[tuple[str, str]] | dict[str, str] = (),
+    userAgentHeader: str | None = None,
+) -> Request:
     """The upgrade request for C{uri} (4.1)."""
-    headers = Headers([
-        ("Host", uri.hostHeader),
-        ("Upgrade", "websocket"),
-        ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Key", key),
-        ("Sec-WebSocket-Version", "13"),
-    ])
+    headers = Headers(
+        [
+            ("Host", uri.hostHeader),
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", key),
+            ("Sec-WebSocket-Version", "13"),
+        ]
+    )
     if uri.user is not None:
-        credentials = f"{uri.user}:{uri.password}".encode("utf-8")
-        headers.add("Authorization",
-                    "Basic " + base64.b64encode(credentials).decode("ascii"))
+        credentials = f"{uri.user}:{uri.password}".encode()
+        headers.add("Authorization", "Basic " + base64.b64encode(credentials).decode("ascii"))
     if origin is not None:
         headers.add("Origin", origin)
     if subprotocols:
@@ -296,14 +307,16 @@ def buildRequest(uri: WebSocketURI, key: str, *,
         headers.add("Sec-WebSocket-Extensions", extensions)
     if userAgentHeader:
         headers.add("User-Agent", userAgentHeader)
-    for name, value in (additionalHeaders.items()
-                        if isinstance(additionalHeaders, dict) else additionalHeaders):
+    for name, value in (
+        additionalHeaders.items() if isinstance(additionalHeaders, dict) else additionalHeaders
+    ):
         headers.add(name, value)
     return Request(uri.resourceName, headers)
 
 
-def checkResponse(response: Response, key: str,
-                  subprotocols: Sequence[str] | None = None) -> str | None:
+def checkResponse(
+    response: Response, key: str, subprotocols: Sequence[str] | None = None
+) -> str | None:
     """
     Check the server's answer to our request (4.1, client requirements) and
     return the subprotocol it chose.
@@ -320,8 +333,7 @@ def checkResponse(response: Response, key: str,
         raise InvalidHeader("Sec-WebSocket-Accept")
     if accept != acceptKey(key):
         raise InvalidHeader("Sec-WebSocket-Accept", accept)
-    chosen = parseTokens(headers.getAll("Sec-WebSocket-Protocol"),
-                         "Sec-WebSocket-Protocol")
+    chosen = parseTokens(headers.getAll("Sec-WebSocket-Protocol"), "Sec-WebSocket-Protocol")
     if not chosen:
         return None
     if len(chosen) > 1:

@@ -11,8 +11,8 @@ long), 431 (headers too large or too many), 505 (not HTTP/1.1).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
 
 from .exceptions import InvalidMessage
 from .grammar import FIELD_VALUE, REQUEST_TARGET, TOKEN
@@ -71,6 +71,7 @@ STATUS_PHRASES = {
     505: "HTTP Version Not Supported",
 }
 
+
 def checkToken(value: object, what: str) -> str:
     """
     Return C{value} if it is an RFC 9110 token (a header name, a method, a
@@ -93,8 +94,10 @@ def checkFieldValue(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str, not {type(value).__name__}")
     if not _VALUE_STR.fullmatch(value):
-        raise ValueError(f"{what} cannot be sent in an HTTP header (control characters,"
-                         f" or not Latin-1): {value!r}")
+        raise ValueError(
+            f"{what} cannot be sent in an HTTP header (control characters,"
+            f" or not Latin-1): {value!r}"
+        )
     return value
 
 
@@ -194,9 +197,7 @@ class Headers:
     def serialize(self) -> bytes:
         """The fields as sent; raises C{ValueError} for any that could not be."""
         checkHeaders(self._items)
-        return b"".join(
-            f"{k}: {v}\r\n".encode("latin-1") for k, v in self._items
-        )
+        return b"".join(f"{k}: {v}\r\n".encode("latin-1") for k, v in self._items)
 
 
 @dataclass
@@ -243,8 +244,10 @@ class Response:
         if not isinstance(self.status, int) or not 100 <= self.status <= 999:
             raise ValueError(f"status must be an integer from 100 to 999, not {self.status!r}")
         if not isinstance(self.reason, str):
-            raise TypeError(f"reason must be a str, not {type(self.reason).__name__}"
-                            " (pass headers= and body= by keyword)")
+            raise TypeError(
+                f"reason must be a str, not {type(self.reason).__name__}"
+                " (pass headers= and body= by keyword)"
+            )
         checkFieldValue(self.reason, "reason")
         if not isinstance(self.headers, Headers):
             self.headers = Headers(self.headers)
@@ -265,8 +268,7 @@ class Response:
         )
 
 
-def errorResponse(status: int, message: str,
-                  headers: Iterable[tuple[str, str]] = ()) -> Response:
+def errorResponse(status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> Response:
     """A plain-text response with a one-line body, closing the connection."""
     body = (message.rstrip("\n") + "\n").encode("utf-8")
     h = Headers(headers)
@@ -377,9 +379,7 @@ def _parseRequestLines(head: bytes) -> Request:
         raise InvalidMessage("invalid request target")
     if version != b"HTTP/1.1":
         if re.fullmatch(rb"HTTP/\d\.\d", version):
-            raise InvalidMessage(
-                f"unsupported HTTP version {version.decode()}: need HTTP/1.1",
-                505)
+            raise InvalidMessage(f"unsupported HTTP version {version.decode()}: need HTTP/1.1", 505)
         raise InvalidMessage(f"invalid HTTP version {version[:20]!r}")
     headers = _parseHeaders(lines)
     return Request(target.decode("ascii"), headers, method.decode("ascii"))

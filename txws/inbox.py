@@ -12,7 +12,8 @@ the connection's C{drained} callable.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Generator, Protocol
+from collections.abc import Callable, Generator
+from typing import Any, Protocol
 
 from twisted.internet import defer
 
@@ -72,8 +73,7 @@ class Inbox:
 
     # A list, not a deque, for readers: rarely more than one, and an empty
     # deque costs ten times the memory of an empty list.
-    __slots__ = ("messages", "readers", "full", "resumeAt", "drained", "driverWaits",
-                 "_closedWith")
+    __slots__ = ("messages", "readers", "full", "resumeAt", "drained", "driverWaits", "_closedWith")
 
     def __init__(self, resumeAt: int, drained: Callable[[], object]) -> None:
         self.messages: deque[Message] = deque()

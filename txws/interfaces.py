@@ -28,8 +28,11 @@ class IWebSocket(Interface):
     closed = Attribute("Whether the TCP connection is gone.")
     closeCode = Attribute(
         "The code of the peer's close frame: C{None} while the connection is"
-        " not closed, 1006 if it closed without one.")
-    closeReason = Attribute("The reason in the peer's close frame; C{\"\"} if it closed without one.")
+        " not closed, 1006 if it closed without one."
+    )
+    closeReason = Attribute(
+        'The reason in the peer\'s close frame; C{""} if it closed without one.'
+    )
     request = Attribute("The opening handshake's L{Request <txws.http.Request>}.")
     response = Attribute("The opening handshake's L{Response <txws.http.Response>}.")
     subprotocol = Attribute("The subprotocol agreed on, or C{None}.")

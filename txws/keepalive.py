@@ -100,8 +100,13 @@ class Keepalive:
 
     __slots__ = ("_connection", "_clock", "_interval", "_timeout", "_timer", "_sent")
 
-    def __init__(self, connection: KeepaliveConnection, clock: IReactorTime,
-                 interval: float, timeout: float | None) -> None:
+    def __init__(
+        self,
+        connection: KeepaliveConnection,
+        clock: IReactorTime,
+        interval: float,
+        timeout: float | None,
+    ) -> None:
         self._connection: KeepaliveConnection | None = connection
         self._clock = clock
         self._interval = interval

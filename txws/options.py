@@ -6,7 +6,8 @@ take them from here).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -66,8 +67,16 @@ class Options:
     """
 
     __slots__ = (
-        "maxSize", "maxQueue", "writeLimit", "openTimeout", "closeTimeout",
-        "pingInterval", "pingTimeout", "subprotocols", "extensions", "compression",
+        "maxSize",
+        "maxQueue",
+        "writeLimit",
+        "openTimeout",
+        "closeTimeout",
+        "pingInterval",
+        "pingTimeout",
+        "subprotocols",
+        "extensions",
+        "compression",
         "reactor",
     )
 
@@ -89,10 +98,12 @@ class Options:
         _checkSize("maxSize", maxSize)
         _checkSize("maxQueue", maxQueue)
         _checkSize("writeLimit", writeLimit)
-        for name, value in (("openTimeout", openTimeout),
-                            ("closeTimeout", closeTimeout),
-                            ("pingInterval", pingInterval),
-                            ("pingTimeout", pingTimeout)):
+        for name, value in (
+            ("openTimeout", openTimeout),
+            ("closeTimeout", closeTimeout),
+            ("pingInterval", pingInterval),
+            ("pingTimeout", pingTimeout),
+        ):
             _checkDuration(name, value)
         if isinstance(subprotocols, str):
             raise TypeError("subprotocols must be a sequence of strings")
@@ -110,7 +121,8 @@ class Options:
         self.subprotocols = list(subprotocols)
         self.extensions = list(extensions)
         if compression == "deflate" and not any(
-                e.name == "permessage-deflate" for e in self.extensions):
+            e.name == "permessage-deflate" for e in self.extensions
+        ):
             deflate = self.defaultDeflate()
             if deflate is not None:
                 self.extensions.append(deflate)

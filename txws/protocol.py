@@ -16,7 +16,8 @@ docs/design.md maps it all.
 from __future__ import annotations
 
 import enum
-from typing import Any, AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, Iterable, Sequence
+from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall, IPushProducer
@@ -291,8 +292,12 @@ class WebSocketProtocol(Protocol):
         """
         if self.state is CLOSED:
             return
-        log.info("Failing WebSocket connection with {peer}: {code} {reason}",
-                 peer=peerText(self.transport), code=code, reason=reason)
+        log.info(
+            "Failing WebSocket connection with {peer}: {code} {reason}",
+            peer=peerText(self.transport),
+            code=code,
+            reason=reason,
+        )
         self._stopInput()
         payload = self._closingHandshake().fail(code, reason, self.state is OPEN)
         if payload is not None:
@@ -342,8 +347,9 @@ class WebSocketProtocol(Protocol):
     def _closeTimedOut(self) -> None:
         self._closeTimer = None
         if self.state is not CLOSED:
-            log.info("Closing handshake with {peer} timed out; aborting",
-                     peer=peerText(self.transport))
+            log.info(
+                "Closing handshake with {peer} timed out; aborting", peer=peerText(self.transport)
+            )
             self.transport.abortConnection()
 
     # -- Read flow control -----------------------------------------------------
@@ -490,8 +496,13 @@ class WebSocketProtocol(Protocol):
         rsv = 0
         for extension in self.extensions:
             rsv |= extension.rsvBits
-        self._parser = Parser(self._frameReceived, requireMask=not self.isClient,
-                              maxSize=options.maxSize, allowedRsv=rsv, compressedRsv=rsv)
+        self._parser = Parser(
+            self._frameReceived,
+            requireMask=not self.isClient,
+            maxSize=options.maxSize,
+            allowedRsv=rsv,
+            compressedRsv=rsv,
+        )
         transport = self.transport
         self._writer = FrameWriter(transport, self.isClient, self.extensions)
         self.state = OPEN
@@ -500,8 +511,7 @@ class WebSocketProtocol(Protocol):
         transport.registerProducer(self, True)
         self._producing = True
         if options.pingInterval is not None:
-            self._keepalive = Keepalive(self, self.clock, options.pingInterval,
-                                        options.pingTimeout)
+            self._keepalive = Keepalive(self, self.clock, options.pingInterval, options.pingTimeout)
         self.handshakeDone()
         self.connectionOpen()
         # Frames that came with the handshake are read only now, once the
@@ -524,8 +534,9 @@ class WebSocketProtocol(Protocol):
             self.inbox.wake()
             self.failConnection(error.closeCode, str(error))
             return
-        log.failure("Error while handling data from {peer}", Failure(error),
-                    peer=peerText(self.transport))
+        log.failure(
+            "Error while handling data from {peer}", Failure(error), peer=peerText(self.transport)
+        )
         self.failConnection(CloseCode.INTERNAL_ERROR, "internal error")
 
     def _frameReceived(self, opcode: int, end: bool, rsv: int, payload: bytes) -> None:
@@ -544,8 +555,9 @@ class WebSocketProtocol(Protocol):
         else:
             assembler = self._assembler
             if assembler is None:
-                assembler = self._assembler = MessageAssembler(self.extensions,
-                                                               self.options.maxSize)
+                assembler = self._assembler = MessageAssembler(
+                    self.extensions, self.options.maxSize
+                )
             message = assembler.feed(opcode, end, rsv, payload)
             if message is not None:
                 self.messageReceived(message)

@@ -25,14 +25,17 @@ log = Logger()
 def _isUpgrade(request: Request) -> bool:
     headers = request.requestHeaders
     try:
-        upgrade = parseTokens([v.decode("latin-1") for v in
-                               headers.getRawHeaders(b"upgrade", [])], "Upgrade")
-        connection = parseTokens([v.decode("latin-1") for v in
-                                  headers.getRawHeaders(b"connection", [])], "Connection")
+        upgrade = parseTokens(
+            [v.decode("latin-1") for v in headers.getRawHeaders(b"upgrade", [])], "Upgrade"
+        )
+        connection = parseTokens(
+            [v.decode("latin-1") for v in headers.getRawHeaders(b"connection", [])], "Connection"
+        )
     except Exception:
         return False
-    return ("websocket" in (t.lower() for t in upgrade)
-            and "upgrade" in (t.lower() for t in connection))
+    return "websocket" in (t.lower() for t in upgrade) and "upgrade" in (
+        t.lower() for t in connection
+    )
 
 
 class WebSocketResource(Resource):
@@ -49,8 +52,13 @@ class WebSocketResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, handler: Handler | None = None, *,
-                 factory: WebSocketServerFactory | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        handler: Handler | None = None,
+        *,
+        factory: WebSocketServerFactory | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__()
         if factory is None:
             factory = WebSocketServerFactory(handler, **options)
@@ -71,11 +79,16 @@ class WebSocketResource(Resource):
         pending = takeOverChannel(channel, protocol)
         protocol.makeConnection(transport)
         transport.resumeProducing()  # in case the channel paused reading
-        headers = Headers([(name.decode("latin-1"), value.decode("latin-1"))
-                           for name, values in request.requestHeaders.getAllRawHeaders()
-                           for value in values])
-        handshake = HandshakeRequest(request.uri.decode("latin-1"), headers,
-                                     request.method.decode("latin-1"))
+        headers = Headers(
+            [
+                (name.decode("latin-1"), value.decode("latin-1"))
+                for name, values in request.requestHeaders.getAllRawHeaders()
+                for value in values
+            ]
+        )
+        handshake = HandshakeRequest(
+            request.uri.decode("latin-1"), headers, request.method.decode("latin-1")
+        )
         protocol.requestReceived(handshake)
         if pending:
             protocol.dataReceived(pending)

@@ -6,7 +6,8 @@ that fits any Twisted stream endpoint, and L{serve}.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
@@ -70,8 +71,14 @@ class ServerOptions(Options):
         answered 503. Default C{None}: no limit.
     """
 
-    __slots__ = ("origins", "selectSubprotocol", "processRequest",
-                 "processResponse", "serverHeader", "maxConnections")
+    __slots__ = (
+        "origins",
+        "selectSubprotocol",
+        "processRequest",
+        "processResponse",
+        "serverHeader",
+        "maxConnections",
+    )
 
     def __init__(
         self,
@@ -85,8 +92,9 @@ class ServerOptions(Options):
         **options: Any,
     ) -> None:
         super().__init__(**options)
-        if maxConnections is not None and (not isinstance(maxConnections, int)
-                                           or maxConnections <= 0):
+        if maxConnections is not None and (
+            not isinstance(maxConnections, int) or maxConnections <= 0
+        ):
             raise ValueError("maxConnections must be a positive integer or None")
         if serverHeader is not None:
             checkFieldValue(serverHeader, "serverHeader")
@@ -113,8 +121,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
     isClient = False
     defaultOptions = ServerOptions()
 
-    __slots__ = ("factory", "handlerResult", "_requestBuffer", "_requestParsed",
-                 "_requestHead")
+    __slots__ = ("factory", "handlerResult", "_requestBuffer", "_requestParsed", "_requestHead")
 
     def __init__(self) -> None:
         super().__init__()
@@ -193,25 +200,33 @@ class WebSocketServerProtocol(WebSocketProtocol):
             return
         options = self.options
         factory = self.factory
-        if (options.maxConnections is not None and factory is not None
-                and len(factory.connections) >= options.maxConnections):
-            self._refuse(errorResponse(503, "Too many connections; try again later."),
-                         "too many connections")
+        if (
+            options.maxConnections is not None
+            and factory is not None
+            and len(factory.connections) >= options.maxConnections
+        ):
+            self._refuse(
+                errorResponse(503, "Too many connections; try again later."), "too many connections"
+            )
             return
         try:
             headers = request.headers
-            offered = parseTokens(headers.fieldValues("sec-websocket-protocol"),
-                                  "Sec-WebSocket-Protocol")
+            offered = parseTokens(
+                headers.fieldValues("sec-websocket-protocol"), "Sec-WebSocket-Protocol"
+            )
             if options.selectSubprotocol is not None:
                 subprotocol = options.selectSubprotocol(self, offered)
             else:
                 subprotocol = selectSubprotocol(offered, options.subprotocols)
             if subprotocol is not None and subprotocol not in offered:
                 # The application's mistake, not the client's: a 500.
-                raise ValueError(f"selectSubprotocol chose {subprotocol!r},"
-                                 f" which the client did not offer ({offered})")
+                raise ValueError(
+                    f"selectSubprotocol chose {subprotocol!r},"
+                    f" which the client did not offer ({offered})"
+                )
             extensionHeader, extensions = negotiateServer(
-                headers.fieldValues("sec-websocket-extensions"), options.extensions)
+                headers.fieldValues("sec-websocket-extensions"), options.extensions
+            )
         except InvalidHandshake as e:
             self._reject(e)
             return
@@ -242,18 +257,24 @@ class WebSocketServerProtocol(WebSocketProtocol):
         self.switchToFrames(leftover)
 
     def _handshakeError(self, failure: Failure) -> None:
-        log.failure("Error in the opening handshake with {peer}", failure,
-                    peer=peerText(self.transport))
+        log.failure(
+            "Error in the opening handshake with {peer}", failure, peer=peerText(self.transport)
+        )
         if self.state is CONNECTING and self.transport is not None:
-            self._refuse(errorResponse(500, "Failed to open a WebSocket connection."),
-                         "internal error")
+            self._refuse(
+                errorResponse(500, "Failed to open a WebSocket connection."), "internal error"
+            )
 
     def _reject(self, error: InvalidHandshake) -> None:
         self._refuse(rejectResponse(error, self.options.serverHeader), str(error))
 
     def _refuse(self, response: Response, why: str) -> None:
-        log.info("Refused WebSocket handshake from {peer}: {status} {why}",
-                 peer=peerText(self.transport), status=response.status, why=why)
+        log.info(
+            "Refused WebSocket handshake from {peer}: {status} {why}",
+            peer=peerText(self.transport),
+            status=response.status,
+            why=why,
+        )
         self._requestBuffer = None
         if "Content-Length" not in response.headers:
             response.headers.add("Content-Length", str(len(response.body)))
@@ -288,8 +309,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
             failure.tb = None
             failure.value.__traceback__ = None
             return
-        log.failure("Error in WebSocket handler for {peer}", failure,
-                    peer=peerText(self.transport))
+        log.failure("Error in WebSocket handler for {peer}", failure, peer=peerText(self.transport))
         if self.state is OPEN:
             self.close(1011, "internal error")
 
@@ -333,8 +353,12 @@ class WebSocketServerFactory(Factory):
         return p
 
 
-def serve(handler: Handler, endpoint: str | IStreamServerEndpoint = "tcp:8765",
-          reactor: Any = None, **options: Any) -> defer.Deferred:
+def serve(
+    handler: Handler,
+    endpoint: str | IStreamServerEndpoint = "tcp:8765",
+    reactor: Any = None,
+    **options: Any,
+) -> defer.Deferred:
     """
     Serve C{handler} on C{endpoint} (a strports description such as
     C{"tcp:8765"} or C{"ssl:8443:privateKey=key.pem"}, or an

@@ -7,23 +7,19 @@ client that reconnects.
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from twisted.application.internet import (
-    ClientService,
-    StreamServerEndpointService,
-    backoffPolicy,
-)
+from twisted.application.internet import ClientService, StreamServerEndpointService, backoffPolicy
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 from twisted.web.static import File
-
-from twisted.python.failure import Failure
 
 from ._driver import runHandler
 from .client import WebSocketClientFactory, WebSocketClientProtocol, endpointFor
@@ -53,9 +49,16 @@ class WebSocketService(MultiService):
         open connections.
     """
 
-    def __init__(self, endpoints: str | IStreamServerEndpoint | Sequence[Any],
-                 handler: Handler, *, static: str | None = None, path: str = "/ws",
-                 reactor: Any = None, **options: Any) -> None:
+    def __init__(
+        self,
+        endpoints: str | IStreamServerEndpoint | Sequence[Any],
+        handler: Handler,
+        *,
+        static: str | None = None,
+        path: str = "/ws",
+        reactor: Any = None,
+        **options: Any,
+    ) -> None:
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor
@@ -96,8 +99,7 @@ class _ListeningService(StreamServerEndpointService):
     status 1); a listen that fails later is logged and stops the reactor.
     """
 
-    def __init__(self, endpoint: IStreamServerEndpoint, factory: Any,
-                 description: str) -> None:
+    def __init__(self, endpoint: IStreamServerEndpoint, factory: Any, description: str) -> None:
         super().__init__(endpoint, factory)
         self.description = description
 
@@ -140,8 +142,9 @@ def _staticTree(directory: str, path: str, websocket: Resource) -> Resource:
     return root
 
 
-def _firstDelayRandomised(initialDelay: float = 1.0, maxDelay: float = 60.0,
-                          factor: float = 1.5) -> Callable[[int], float]:
+def _firstDelayRandomised(
+    initialDelay: float = 1.0, maxDelay: float = 60.0, factor: float = 1.5
+) -> Callable[[int], float]:
     """
     Twisted's exponential L{backoffPolicy} (its exponent is capped, so it
     never overflows), with a random first delay: RFC 6455, 7.2.3 asks
@@ -170,8 +173,11 @@ class _ReconnectingFactory(WebSocketClientFactory):
         d.addErrback(_logHandlerFailure, protocol)
 
     def handshakeFailed(self, failure: Failure) -> None:
-        log.info("Could not open WebSocket connection to {uri}: {error}",
-                 uri=str(self.uri), error=failure.getErrorMessage())
+        log.info(
+            "Could not open WebSocket connection to {uri}: {error}",
+            uri=str(self.uri),
+            error=failure.getErrorMessage(),
+        )
 
 
 def _logHandlerFailure(failure: Failure, protocol: WebSocketClientProtocol) -> None:
@@ -182,10 +188,15 @@ def _logHandlerFailure(failure: Failure, protocol: WebSocketClientProtocol) -> N
         protocol.close(CloseCode.INTERNAL_ERROR, "internal error")
 
 
-def reconnectingClient(uri: str, handler: Callable[[WebSocketClientProtocol], Any],
-                       *, reactor: Any = None, tlsOptions: Any = None,
-                       backoffPolicy: Callable[[int], float] | None = None,
-                       **options: Any) -> ClientService:
+def reconnectingClient(
+    uri: str,
+    handler: Callable[[WebSocketClientProtocol], Any],
+    *,
+    reactor: Any = None,
+    tlsOptions: Any = None,
+    backoffPolicy: Callable[[int], float] | None = None,
+    **options: Any,
+) -> ClientService:
     """
     A L{ClientService} that keeps a connection to C{uri} open.
 
@@ -203,8 +214,13 @@ def reconnectingClient(uri: str, handler: Callable[[WebSocketClientProtocol], An
     options.setdefault("reactor", reactor)
     factory = _ReconnectingFactory(parsed, handler, **options)
     endpoint = endpointFor(reactor, parsed, tlsOptions, factory.options.openTimeout)
-    return ClientService(endpoint, factory, retryPolicy=backoffPolicy or _firstDelayRandomised(),
-                         clock=reactor, prepareConnection=_whenOpen)
+    return ClientService(
+        endpoint,
+        factory,
+        retryPolicy=backoffPolicy or _firstDelayRandomised(),
+        clock=reactor,
+        prepareConnection=_whenOpen,
+    )
 
 
 def _whenOpen(protocol: Any) -> defer.Deferred:

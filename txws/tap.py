@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.application.service import IService
 from twisted.python import usage
@@ -41,7 +42,8 @@ def importHandler(name: str) -> Callable:
         raise usage.UsageError(f"cannot import module {module!r} for --handler: {e}") from None
     except Exception as e:
         raise usage.UsageError(
-            f"importing {module!r} for --handler failed: {type(e).__name__}: {e}") from None
+            f"importing {module!r} for --handler failed: {type(e).__name__}: {e}"
+        ) from None
     try:
         handler = getattr(imported, attr)
     except AttributeError:
@@ -99,13 +101,13 @@ class Options(usage.Options):
         "1001 before exiting."
     )
 
-    optFlags = [
-        ["no-compression", None, "Do not negotiate permessage-deflate."],
-    ]
+    optFlags = [["no-compression", None, "Do not negotiate permessage-deflate."]]
     optParameters = [
         ["handler", None, None, "The handler, as MODULE.ATTR (required)."],
-        *([flag, None, getattr(DEFAULTS, attribute), help, coerce]
-          for flag, attribute, help, coerce in LIMITS),
+        *(
+            [flag, None, getattr(DEFAULTS, attribute), help, coerce]
+            for flag, attribute, help, coerce in LIMITS
+        ),
         ["static", None, None, "Serve the files of this directory over HTTP too."],
         ["path", None, "/ws", "With --static: the WebSocket's path."],
     ]

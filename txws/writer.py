@@ -6,7 +6,8 @@ encoding, fragmented messages, and the write side of backpressure.
 from __future__ import annotations
 
 import os
-from typing import Any, AsyncIterable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from typing import Any
 
 from twisted.internet import defer
 
@@ -21,8 +22,8 @@ from .frames import (
     OP_TEXT,
     BytesLike,
     Fragmenter,
-    dataOpcode,
     applyMask,
+    dataOpcode,
     frameHeader,
 )
 
@@ -33,8 +34,10 @@ __all__ = ["FrameWriter", "PreparedMessage", "setWriteLimit"]
 _SEQUENCE_THRESHOLD = 4096
 
 # Headers of unmasked, unfragmented frames up to 125 bytes, by opcode and length.
-_SMALL_HEADERS = {opcode: [bytes((0x80 | opcode, n)) for n in range(126)]
-                  for opcode in (OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG)}
+_SMALL_HEADERS = {
+    opcode: [bytes((0x80 | opcode, n)) for n in range(126)]
+    for opcode in (OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG)
+}
 
 
 def setWriteLimit(transport: Any, limit: int) -> None:
@@ -64,8 +67,9 @@ class PreparedMessage:
     def __init__(self, message: str | BytesLike) -> None:
         self.message = message
         self.opcode = dataOpcode(message)
-        self.payload: bytes = (message.encode("utf-8") if isinstance(message, str)
-                               else bytes(message))
+        self.payload: bytes = (
+            message.encode("utf-8") if isinstance(message, str) else bytes(message)
+        )
         self._frame: bytes | None = None
 
     def frame(self) -> bytes:
@@ -88,11 +92,9 @@ class FrameWriter:
         then on, L{send} fails with the error it builds.
     """
 
-    __slots__ = ("transport", "isClient", "extensions", "paused", "lock", "closing",
-                 "_waiters")
+    __slots__ = ("transport", "isClient", "extensions", "paused", "lock", "closing", "_waiters")
 
-    def __init__(self, transport: Any, isClient: bool,
-                 extensions: Sequence[Extension]) -> None:
+    def __init__(self, transport: Any, isClient: bool, extensions: Sequence[Extension]) -> None:
         self.transport = transport
         self.isClient = isClient
         self.extensions = extensions
@@ -137,8 +139,10 @@ class FrameWriter:
             self.writeFragments((message,))
         elif isinstance(message, Mapping):
             # Iterating would send its keys: surely not what was meant.
-            raise TypeError(f"cannot send a mapping ({type(message).__name__});"
-                            " encode it first (json.dumps, say)")
+            raise TypeError(
+                f"cannot send a mapping ({type(message).__name__});"
+                " encode it first (json.dumps, say)"
+            )
         elif hasattr(message, "__aiter__"):
             return defer.ensureDeferred(self._sendAsyncFragments(message))
         elif hasattr(message, "__iter__"):
@@ -151,8 +155,7 @@ class FrameWriter:
         if self.closing is not None:
             raise self.closing.error()
 
-    def writeFrame(self, opcode: int, payload: BytesLike, fin: bool = True,
-                   rsv: int = 0) -> None:
+    def writeFrame(self, opcode: int, payload: BytesLike, fin: bool = True, rsv: int = 0) -> None:
         """Write one frame, masked if we are the client."""
         n = len(payload)
         if self.isClient:
@@ -168,8 +171,9 @@ class FrameWriter:
         else:
             self.transport.writeSequence((header, payload))
 
-    def writeData(self, opcode: int, payload: BytesLike, fin: bool = True,
-                  start: bool = True) -> None:
+    def writeData(
+        self, opcode: int, payload: BytesLike, fin: bool = True, start: bool = True
+    ) -> None:
         """Write a data frame, encoded by the extensions (C{start}: a message's first)."""
         rsv = 0
         for extension in self.extensions:

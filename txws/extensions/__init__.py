@@ -9,7 +9,7 @@ Pure codec: no Twisted.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..exceptions import NegotiationError
 from ..handshake import ExtensionOffer, parseExtensions, serializeExtensions
@@ -37,8 +37,9 @@ class Extension:
     name: str = ""
     rsvBits: int = 0
 
-    def decode(self, data: bytes, *, rsv: int, start: bool, end: bool,
-               maxSize: int | None) -> bytes:
+    def decode(
+        self, data: bytes, *, rsv: int, start: bool, end: bool, maxSize: int | None
+    ) -> bytes:
         """
         Transform a piece of received message data.
 
@@ -59,8 +60,7 @@ class ServerExtensionFactory:
 
     name: str = ""
 
-    def accept(self, params: Params,
-               accepted: Sequence[Extension]) -> tuple[Params, Extension]:
+    def accept(self, params: Params, accepted: Sequence[Extension]) -> tuple[Params, Extension]:
         """
         Answer one offer: the response parameters and the extension. Raise
         L{NegotiationError} to decline this offer (the next is then tried).
@@ -77,8 +77,7 @@ class ClientExtensionFactory:
         """The parameters to offer."""
         raise NotImplementedError
 
-    def accept(self, params: Params,
-               accepted: Sequence[Extension]) -> Extension:
+    def accept(self, params: Params, accepted: Sequence[Extension]) -> Extension:
         """Check the server's response parameters; raise L{NegotiationError}."""
         raise NotImplementedError
 

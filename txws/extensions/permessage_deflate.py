@@ -14,7 +14,7 @@ connection, against 32 KiB and 256 KiB with zlib's own defaults.
 from __future__ import annotations
 
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..exceptions import NegotiationError, PayloadTooBig, ProtocolError
 from ..frames import RSV1
@@ -41,8 +41,12 @@ default compresses every message: with context takeover, even short
 messages shrink once earlier ones have filled the window (repeated JSON
 keys, say), and deflate adds at most a few bytes to those that do not."""
 
-_PARAMS = ("server_no_context_takeover", "client_no_context_takeover",
-           "server_max_window_bits", "client_max_window_bits")
+_PARAMS = (
+    "server_no_context_takeover",
+    "client_no_context_takeover",
+    "server_max_window_bits",
+    "client_max_window_bits",
+)
 
 
 class PerMessageDeflate(Extension):
@@ -56,11 +60,17 @@ class PerMessageDeflate(Extension):
     name = NAME
     rsvBits = RSV1
 
-    def __init__(self, *, remoteNoContextTakeover: bool, localNoContextTakeover: bool,
-                 remoteMaxWindowBits: int, localMaxWindowBits: int,
-                 compressLevel: int = DEFAULT_COMPRESS_LEVEL,
-                 memLevel: int = DEFAULT_MEM_LEVEL,
-                 minSize: int = DEFAULT_MIN_SIZE) -> None:
+    def __init__(
+        self,
+        *,
+        remoteNoContextTakeover: bool,
+        localNoContextTakeover: bool,
+        remoteMaxWindowBits: int,
+        localMaxWindowBits: int,
+        compressLevel: int = DEFAULT_COMPRESS_LEVEL,
+        memLevel: int = DEFAULT_MEM_LEVEL,
+        minSize: int = DEFAULT_MIN_SIZE,
+    ) -> None:
         self.remoteNoContextTakeover = remoteNoContextTakeover
         self.localNoContextTakeover = localNoContextTakeover
         self.remoteMaxWindowBits = remoteMaxWindowBits
@@ -75,13 +85,16 @@ class PerMessageDeflate(Extension):
         self._encoding = False
 
     def __repr__(self) -> str:
-        return (f"PerMessageDeflate(remoteNoContextTakeover={self.remoteNoContextTakeover},"
-                f" localNoContextTakeover={self.localNoContextTakeover},"
-                f" remoteMaxWindowBits={self.remoteMaxWindowBits},"
-                f" localMaxWindowBits={self.localMaxWindowBits})")
+        return (
+            f"PerMessageDeflate(remoteNoContextTakeover={self.remoteNoContextTakeover},"
+            f" localNoContextTakeover={self.localNoContextTakeover},"
+            f" remoteMaxWindowBits={self.remoteMaxWindowBits},"
+            f" localMaxWindowBits={self.localMaxWindowBits})"
+        )
 
-    def decode(self, data: bytes, *, rsv: int, start: bool, end: bool,
-               maxSize: int | None) -> bytes:
+    def decode(
+        self, data: bytes, *, rsv: int, start: bool, end: bool, maxSize: int | None
+    ) -> bytes:
         if start:
             self._decoding = bool(rsv & RSV1)
         elif rsv & RSV1:
@@ -113,7 +126,8 @@ class PerMessageDeflate(Extension):
         encoder = self._encoder
         if encoder is None:
             encoder = self._encoder = zlib.compressobj(
-                self.compressLevel, zlib.DEFLATED, -self.localMaxWindowBits, self.memLevel)
+                self.compressLevel, zlib.DEFLATED, -self.localMaxWindowBits, self.memLevel
+            )
         out = encoder.compress(data) + encoder.flush(zlib.Z_SYNC_FLUSH)
         if end:
             # 7.2.1: drop the empty block's tail; an empty result becomes the
@@ -156,9 +170,17 @@ def _checkWindowBits(name: str, bits: int | None) -> None:
 
 
 class _Settings:
-    def __init__(self, *, serverNoContextTakeover: bool, clientNoContextTakeover: bool,
-                 serverMaxWindowBits: int | None, clientMaxWindowBits: int | None,
-                 compressLevel: int, memLevel: int, minSize: int) -> None:
+    def __init__(
+        self,
+        *,
+        serverNoContextTakeover: bool,
+        clientNoContextTakeover: bool,
+        serverMaxWindowBits: int | None,
+        clientMaxWindowBits: int | None,
+        compressLevel: int,
+        memLevel: int,
+        minSize: int,
+    ) -> None:
         _checkWindowBits("serverMaxWindowBits", serverMaxWindowBits)
         _checkWindowBits("clientMaxWindowBits", clientMaxWindowBits)
         if not (isinstance(memLevel, int) and 1 <= memLevel <= 9):
@@ -193,31 +215,40 @@ class ServerPerMessageDeflateFactory(ServerExtensionFactory, _Settings):
 
     name = NAME
 
-    def __init__(self, *, serverNoContextTakeover: bool = False,
-                 clientNoContextTakeover: bool = False,
-                 serverMaxWindowBits: int | None = DEFAULT_WINDOW_BITS,
-                 clientMaxWindowBits: int | None = DEFAULT_WINDOW_BITS,
-                 compressLevel: int = DEFAULT_COMPRESS_LEVEL,
-                 memLevel: int = DEFAULT_MEM_LEVEL,
-                 minSize: int = DEFAULT_MIN_SIZE) -> None:
-        _Settings.__init__(self, serverNoContextTakeover=serverNoContextTakeover,
-                           clientNoContextTakeover=clientNoContextTakeover,
-                           serverMaxWindowBits=serverMaxWindowBits,
-                           clientMaxWindowBits=clientMaxWindowBits,
-                           compressLevel=compressLevel, memLevel=memLevel,
-                           minSize=minSize)
+    def __init__(
+        self,
+        *,
+        serverNoContextTakeover: bool = False,
+        clientNoContextTakeover: bool = False,
+        serverMaxWindowBits: int | None = DEFAULT_WINDOW_BITS,
+        clientMaxWindowBits: int | None = DEFAULT_WINDOW_BITS,
+        compressLevel: int = DEFAULT_COMPRESS_LEVEL,
+        memLevel: int = DEFAULT_MEM_LEVEL,
+        minSize: int = DEFAULT_MIN_SIZE,
+    ) -> None:
+        _Settings.__init__(
+            self,
+            serverNoContextTakeover=serverNoContextTakeover,
+            clientNoContextTakeover=clientNoContextTakeover,
+            serverMaxWindowBits=serverMaxWindowBits,
+            clientMaxWindowBits=clientMaxWindowBits,
+            compressLevel=compressLevel,
+            memLevel=memLevel,
+            minSize=minSize,
+        )
 
-    def accept(self, params: Params,
-               accepted: Sequence[Extension]) -> tuple[Params, Extension]:
+    def accept(self, params: Params, accepted: Sequence[Extension]) -> tuple[Params, Extension]:
         offer = _parseParams(params, windowBitsRequired=False)
         response: Params = []
 
         serverNoContext = self.serverNoContextTakeover or bool(
-            offer.get("server_no_context_takeover"))
+            offer.get("server_no_context_takeover")
+        )
         if serverNoContext:
             response.append(("server_no_context_takeover", None))
         clientNoContext = self.clientNoContextTakeover or bool(
-            offer.get("client_no_context_takeover"))
+            offer.get("client_no_context_takeover")
+        )
         if clientNoContext:
             response.append(("client_no_context_takeover", None))
 
@@ -245,8 +276,10 @@ class ServerPerMessageDeflateFactory(ServerExtensionFactory, _Settings):
             localNoContextTakeover=serverNoContext,
             remoteMaxWindowBits=clientBits,
             localMaxWindowBits=serverBits,
-            compressLevel=self.compressLevel, memLevel=self.memLevel,
-            minSize=self.minSize)
+            compressLevel=self.compressLevel,
+            memLevel=self.memLevel,
+            minSize=self.minSize,
+        )
 
 
 class ClientPerMessageDeflateFactory(ClientExtensionFactory, _Settings):
@@ -270,19 +303,27 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory, _Settings):
 
     name = NAME
 
-    def __init__(self, *, serverNoContextTakeover: bool = False,
-                 clientNoContextTakeover: bool = True,
-                 serverMaxWindowBits: int | None = None,
-                 clientMaxWindowBits: int | None = DEFAULT_WINDOW_BITS,
-                 compressLevel: int = DEFAULT_COMPRESS_LEVEL,
-                 memLevel: int = DEFAULT_MEM_LEVEL,
-                 minSize: int = DEFAULT_MIN_SIZE) -> None:
-        _Settings.__init__(self, serverNoContextTakeover=serverNoContextTakeover,
-                           clientNoContextTakeover=clientNoContextTakeover,
-                           serverMaxWindowBits=serverMaxWindowBits,
-                           clientMaxWindowBits=clientMaxWindowBits,
-                           compressLevel=compressLevel, memLevel=memLevel,
-                           minSize=minSize)
+    def __init__(
+        self,
+        *,
+        serverNoContextTakeover: bool = False,
+        clientNoContextTakeover: bool = True,
+        serverMaxWindowBits: int | None = None,
+        clientMaxWindowBits: int | None = DEFAULT_WINDOW_BITS,
+        compressLevel: int = DEFAULT_COMPRESS_LEVEL,
+        memLevel: int = DEFAULT_MEM_LEVEL,
+        minSize: int = DEFAULT_MIN_SIZE,
+    ) -> None:
+        _Settings.__init__(
+            self,
+            serverNoContextTakeover=serverNoContextTakeover,
+            clientNoContextTakeover=clientNoContextTakeover,
+            serverMaxWindowBits=serverMaxWindowBits,
+            clientMaxWindowBits=clientMaxWindowBits,
+            compressLevel=compressLevel,
+            memLevel=memLevel,
+            minSize=minSize,
+        )
 
     def offer(self) -> Params:
         params: Params = []
@@ -302,15 +343,18 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory, _Settings):
         if self.serverNoContextTakeover and not serverNoContext:
             raise NegotiationError("server did not agree to server_no_context_takeover")
         clientNoContext = self.clientNoContextTakeover or bool(
-            response.get("client_no_context_takeover"))
+            response.get("client_no_context_takeover")
+        )
 
         serverBits = response.get("server_max_window_bits", 15)
         if self.serverMaxWindowBits is not None:
             if "server_max_window_bits" not in response:
                 raise NegotiationError("server did not agree to server_max_window_bits")
             if serverBits > self.serverMaxWindowBits:
-                raise NegotiationError(f"server_max_window_bits={serverBits} is more "
-                                       f"than the {self.serverMaxWindowBits} offered")
+                raise NegotiationError(
+                    f"server_max_window_bits={serverBits} is more "
+                    f"than the {self.serverMaxWindowBits} offered"
+                )
 
         clientBits = response.get("client_max_window_bits", 15)
         if clientBits < 9:
@@ -323,5 +367,7 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory, _Settings):
             localNoContextTakeover=clientNoContext,
             remoteMaxWindowBits=serverBits,
             localMaxWindowBits=clientBits,
-            compressLevel=self.compressLevel, memLevel=self.memLevel,
-            minSize=self.minSize)
+            compressLevel=self.compressLevel,
+            memLevel=self.memLevel,
+            minSize=self.minSize,
+        )

@@ -78,3 +78,18 @@ def test_twistdPassesEveryLimit() -> None:
     factoryOptions = service.factory.options
     for _, attribute, _, _ in tap.LIMITS:
         assert getattr(factoryOptions, attribute) == 7, attribute
+
+
+def test_keywordTypesNameEveryOption() -> None:
+    """
+    The TypedDicts behind C{**options} (what IDEs and type checkers show
+    for connect(), serve() and the factories) name every option.
+    """
+    from txws.client import ClientOptions, ClientOptionsKeywords
+    from txws.options import OptionsKeywords
+    from txws.server import ServerOptionsKeywords
+
+    common = set(Options.__slots__)
+    assert set(OptionsKeywords.__annotations__) == common
+    assert set(ServerOptionsKeywords.__annotations__) == common | set(ServerOptions.__slots__)
+    assert set(ClientOptionsKeywords.__annotations__) == common | set(ClientOptions.__slots__)

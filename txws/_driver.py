@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from contextvars import copy_context
+from contextvars import Context, copy_context
 from typing import Any
 
 from twisted.internet import defer
@@ -70,7 +70,7 @@ class HandlerDriver:
 
     def __init__(self, coroutine: Any) -> None:
         self._coroutine = coroutine
-        self._context = copy_context()
+        self._context: Context | None = copy_context()
         self._waitingOn: Any = None
         self._early: Any = None
         self.deferred: Deferred = Deferred(self._cancel)
@@ -78,7 +78,7 @@ class HandlerDriver:
 
     def _step(self, value: Any, error: BaseException | Failure | None) -> None:
         coroutine = self._coroutine
-        run = self._context.run
+        run = self._context.run  # type: ignore[union-attr]  # (None only once finished)
         while True:
             try:
                 if error is None:

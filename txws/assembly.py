@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Sequence
+from typing import Any
 
 from .exceptions import InvalidUTF8
 from .extensions import Extension
@@ -48,19 +49,20 @@ class MessageAssembler:
     def __init__(self, extensions: Sequence[Extension], maxSize: int | None) -> None:
         self.extensions = extensions
         self.maxSize = maxSize
-        self._parts: list[BytesLike] | None = None
+        # str pieces for a text message, bytes-like ones for a binary one.
+        self._parts: list[Any] | None = None
         self._text = False
         self._decoder: codecs.IncrementalDecoder | None = None
         self._decodedSize = 0
 
-    def feed(self, opcode: int, end: bool, rsv: int, payload: BytesLike) -> str | bytes | None:
+    def feed(self, opcode: int, end: bool, rsv: int, payload: bytes) -> str | bytes | None:
         """Take a piece of a data frame; return the message it completes."""
         if self.extensions:
             payload = self._decodeExtensions(opcode, end, rsv, payload)
         if opcode != OP_CONT:
             if end:
                 # A whole message, once decoded.
-                return decodeText(payload) if opcode == OP_TEXT else payload  # type: ignore[return-value]
+                return decodeText(payload) if opcode == OP_TEXT else payload
             self._parts = []
             self._text = opcode == OP_TEXT
             if self._text:
@@ -68,20 +70,20 @@ class MessageAssembler:
                     self._decoder = codecs.getincrementaldecoder("utf-8")()
                 else:
                     self._decoder.reset()
-        piece: BytesLike = self._decodePiece(payload, end) if self._text else payload
+        piece: str | BytesLike = self._decodePiece(payload, end) if self._text else payload
         parts = self._parts
         assert parts is not None, "the parser lets no continuation come first"
         if len(piece) < COALESCE and parts and len(parts[-1]) < COALESCE:
             if parts[-1].__class__ is bytes:
                 parts[-1] = bytearray(parts[-1])
-            parts[-1] += piece  # type: ignore[operator]
+            parts[-1] += piece
         else:
             parts.append(piece)
         if not end:
             return None
         self._parts = None
         if self._text:
-            return "".join(parts)  # type: ignore[arg-type]
+            return "".join(parts)
         return b"".join(parts)
 
     def reset(self) -> None:
@@ -103,19 +105,13 @@ class MessageAssembler:
                 raise InvalidUTF8("invalid UTF-8 in text message")
         return text
 
-    def _decodeExtensions(self, opcode: int, end: bool, rsv: int, payload: BytesLike) -> BytesLike:
+    def _decodeExtensions(self, opcode: int, end: bool, rsv: int, payload: bytes) -> bytes:
         start = opcode != OP_CONT
         if start:
             self._decodedSize = 0
         maxSize = self.maxSize
         budget = None if maxSize is None else maxSize - self._decodedSize
         for extension in reversed(self.extensions):
-            payload = extension.decode(
-                payload,
-                rsv=rsv,
-                start=start,
-                end=end,  # type: ignore[arg-type]
-                maxSize=budget,
-            )
+            payload = extension.decode(payload, rsv=rsv, start=start, end=end, maxSize=budget)
         self._decodedSize += len(payload)
         return payload

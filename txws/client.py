@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hyperlink
 from twisted.internet import defer
@@ -28,7 +28,7 @@ from .exceptions import (
     RedirectError,
     TLSError,
 )
-from .extensions import negotiateClient, offerClient
+from .extensions import ClientExtensionFactory, negotiateClient, offerClient
 from .extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from .handshake import buildRequest, checkResponse, generateKey
 from .http import (
@@ -39,7 +39,11 @@ from .http import (
     findHeadEnd,
     parseResponse,
 )
+from .options import OptionsKeywords
 from .protocol import CONNECTING, Options, WebSocketProtocol
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 from .uri import WebSocketURI, fromURL, parseURI
 
 __all__ = [
@@ -63,6 +67,14 @@ _REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
 _MAX_BODY = 2**16
 
 
+class ClientOptionsKeywords(OptionsKeywords, total=False):
+    """The keyword options of L{ClientOptions}, for type checkers and IDEs."""
+
+    origin: str | None
+    additionalHeaders: dict[str, str] | Iterable[tuple[str, str]]
+    userAgentHeader: str | None
+
+
 class ClientOptions(Options):
     """
     L{Options} plus the client's own settings.
@@ -73,6 +85,8 @@ class ClientOptions(Options):
     @ivar userAgentHeader: the User-Agent header; C{None} leaves it out.
     """
 
+    extensions: list[ClientExtensionFactory]  # type: ignore[assignment]
+
     __slots__ = ("origin", "additionalHeaders", "userAgentHeader")
 
     def __init__(
@@ -81,7 +95,7 @@ class ClientOptions(Options):
         origin: str | None = None,
         additionalHeaders: dict[str, str] | Iterable[tuple[str, str]] = (),
         userAgentHeader: str | None = DEFAULT_USER_AGENT,
-        **options: Any,
+        **options: Unpack[OptionsKeywords],
     ) -> None:
         super().__init__(**options)
         # Nothing given here may put a CR or LF on the wire: checked now,
@@ -116,6 +130,7 @@ class WebSocketClientProtocol(WebSocketProtocol):
 
     isClient = True
     defaultOptions = ClientOptions()
+    options: ClientOptions
 
     __slots__ = (
         "factory",
@@ -171,6 +186,7 @@ class WebSocketClientProtocol(WebSocketProtocol):
         options = self.options
         self._key = generateKey()
         self._responseBuffer = bytearray()
+        assert self.factory is not None, "built by a WebSocketClientFactory"
         try:
             self.request = buildRequest(
                 self.factory.uri,
@@ -219,9 +235,10 @@ class WebSocketClientProtocol(WebSocketProtocol):
 
     def _readBody(self) -> None:
         buf = self._responseBuffer
+        response = self._pendingResponse
+        assert buf is not None and response is not None
         if len(buf) < self._bodyLength:
             return
-        response = self._pendingResponse
         response.body = bytes(buf[: self._bodyLength])
         self._pendingResponse = None
         location = response.headers.getAll("Location")
@@ -241,7 +258,7 @@ class WebSocketClientProtocol(WebSocketProtocol):
         except InvalidHandshake as e:
             self._handshakeFailed(Failure(e))
             return
-        leftover = bytes(self._responseBuffer)
+        leftover = bytes(self._responseBuffer or b"")
         self._responseBuffer = None
         self.switchToFrames(leftover)
 
@@ -265,7 +282,7 @@ class WebSocketClientProtocol(WebSocketProtocol):
             Failure(OpenTimeout(f"opening handshake not done in {self.options.openTimeout} s"))
         )
 
-    def connectionLost(self, reason: Failure = None) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         if self.state is CONNECTING:
             tls = _tlsError(self.factory.uri if self.factory is not None else None, reason)
             if tls is not None:
@@ -315,16 +332,17 @@ class WebSocketClientFactory(ClientFactory):
     of L{ClientOptions}.
     """
 
-    protocol = WebSocketClientProtocol
+    # (Twisted's Factory is generic from 25.5 on; txws supports older ones.)
+    protocol: type[WebSocketClientProtocol] = WebSocketClientProtocol  # type: ignore[assignment]
     noisy = False
 
-    def __init__(self, uri: str | WebSocketURI, **options: Any) -> None:
+    def __init__(self, uri: str | WebSocketURI, **options: Unpack[ClientOptionsKeywords]) -> None:
         self.uri = parseURI(uri) if isinstance(uri, str) else uri
         self.options = ClientOptions(**options)
-        self.handshake: defer.Deferred = defer.Deferred(self._cancel)
+        self.handshake: defer.Deferred[WebSocketClientProtocol] = defer.Deferred(self._cancel)
         self._protocol: WebSocketClientProtocol | None = None
 
-    def buildProtocol(self, addr: Any) -> WebSocketClientProtocol:
+    def buildProtocol(self, addr: Any) -> WebSocketClientProtocol:  # type: ignore[override]
         p = self.protocol()
         p.factory = self
         p.options = self.options
@@ -350,7 +368,7 @@ class WebSocketClientFactory(ClientFactory):
 def endpointFor(
     reactor: Any, uri: WebSocketURI, tlsOptions: Any, timeout: float | None
 ) -> IStreamClientEndpoint:
-    endpoint = HostnameEndpoint(
+    endpoint: IStreamClientEndpoint = HostnameEndpoint(
         reactor, uri.host, uri.port, timeout=timeout if timeout is not None else 30
     )
     if uri.secure:
@@ -365,12 +383,13 @@ def endpointFor(
 def connect(
     uri: str,
     reactor: Any = None,
+    /,
     *,
     endpoint: IStreamClientEndpoint | None = None,
     tlsOptions: Any = None,
     redirectEndpoint: Callable[[WebSocketURI], IStreamClientEndpoint] | None = None,
-    **options: Any,
-) -> defer.Deferred:
+    **options: Unpack[ClientOptionsKeywords],
+) -> defer.Deferred[WebSocketClientProtocol]:
     """
     Open a WebSocket connection to C{uri}; fires with the open
     L{WebSocketClientProtocol}.
@@ -383,7 +402,8 @@ def connect(
     followed, at most L{MAX_REDIRECTS}; wss:// to ws:// is refused with
     L{RedirectError}. The whole of it, redirects included, must finish within
     C{openTimeout} or it fails with L{OpenTimeout}. Other keyword options are
-    those of L{ClientOptions}.
+    those of L{ClientOptions}; C{reactor}, given either way, also makes the
+    connection.
 
     A redirect never leaves the caller's C{endpoint} silently: one to the
     same scheme, host and port goes through C{endpoint} again; one to
@@ -394,12 +414,14 @@ def connect(
     against the system's trust roots and presents no client certificate.
     """
     if reactor is None:
+        reactor = options.get("reactor")
+    if reactor is None:
         from twisted.internet import reactor
-    options.setdefault("reactor", reactor)
+    options["reactor"] = reactor
     parsed = parseURI(uri)
     timeout = ClientOptions(**options).openTimeout  # checks the options too
     d = defer.ensureDeferred(
-        _connect(parsed, reactor, endpoint, tlsOptions, redirectEndpoint, options)
+        _connect(parsed, reactor, endpoint, tlsOptions, redirectEndpoint, dict(options))
     )
     if timeout is not None:
 

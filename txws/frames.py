@@ -152,14 +152,14 @@ def _applyMaskPython(data: bytes | bytearray | memoryview, mask: bytes) -> bytes
     return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
 
 
-def _maskJoinPython(pieces: list, mask: bytes) -> bytes:
+def _maskJoinPython(pieces: list[BytesLike], mask: bytes) -> bytes:
     """C{applyMask} of the concatenated C{pieces}."""
     return applyMask(b"".join(pieces), mask)
 
 
-applyMask = _applyMaskPython
+applyMask: Callable[[BytesLike, bytes], bytes] = _applyMaskPython
 """The masking function in use: the C accelerator when it was built."""
-maskJoin = _maskJoinPython
+maskJoin: Callable[[list[BytesLike], bytes], bytes] = _maskJoinPython
 """C{applyMask(b"".join(pieces), mask)}; in C, one pass and one copy."""
 
 if not os.environ.get("TXWS_NO_SPEEDUPS"):
@@ -287,7 +287,7 @@ class Fragmenter:
         self._opcode = -1
         self._pending: BytesLike | None = None
 
-    def push(self, piece: str | bytes) -> tuple[int, BytesLike, bool] | None:
+    def push(self, piece: str | BytesLike) -> tuple[int, BytesLike, bool] | None:
         """Take the next piece; return the frame of the one before it."""
         payload: BytesLike
         if isinstance(piece, str):
@@ -401,7 +401,7 @@ class Parser:
         # Whether the current message is binary and uncompressed, and, while
         # such a frame arrives in several reads, its payload as received.
         self._binary = False
-        self._pieces: list | None = None
+        self._pieces: list[BytesLike] | None = None
         self._stopped = False
 
     def feed(self, data: bytes) -> None:
@@ -469,7 +469,7 @@ class Parser:
         if self._buf and not self.parsing:
             self.feed(b"")
 
-    def _parse(self, buf, view: memoryview) -> int:
+    def _parse(self, buf: bytes | bytearray, view: memoryview) -> int:
         # The hot loop: attributes that do not change while parsing are
         # read once, and a whole frame in the buffer is sliced, not copied twice.
         callback = self.callback
@@ -494,7 +494,7 @@ class Parser:
                         # what a frame holds stays close to its payload.
                         if pieces[-1].__class__ is bytes:
                             pieces[-1] = bytearray(pieces[-1])
-                        pieces[-1] += view[pos : pos + n]
+                        pieces[-1] += view[pos : pos + n]  # type: ignore[operator]
                     else:
                         pieces.append(buf[pos : pos + n] if isBytes else bytes(view[pos : pos + n]))
                     pos += n
@@ -579,7 +579,7 @@ class Parser:
             if requireMask:
                 if end - start < 4:
                     break
-                mask = buf[start : start + 4]
+                mask = buf[start : start + 4]  # type: ignore[assignment]  # bytes-like will do
                 start += 4
             else:
                 mask = None
@@ -591,7 +591,8 @@ class Parser:
                 if mask is not None:
                     payload = applyMask(view[start:stop], mask)
                 else:
-                    payload = buf[start:stop] if isBytes else bytes(view[start:stop])
+                    # (buf is bytes when isBytes: the slice is bytes.)
+                    payload = buf[start:stop] if isBytes else bytes(view[start:stop])  # type: ignore[assignment]
                 pos = stop
                 callback(opcode, True, rsv, payload)
                 continue
@@ -606,7 +607,8 @@ class Parser:
                 if mask is not None:
                     payload = applyMask(view[start:stop], mask)
                 else:
-                    payload = buf[start:stop] if isBytes else bytes(view[start:stop])
+                    # (buf is bytes when isBytes: the slice is bytes.)
+                    payload = buf[start:stop] if isBytes else bytes(view[start:stop])  # type: ignore[assignment]
                 pos = stop
                 callback(opcode, fin != 0, rsv, payload)
                 continue

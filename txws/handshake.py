@@ -113,7 +113,9 @@ def parseExtensions(values: Iterable[str]) -> list[ExtensionOffer]:
 
 
 def _splitOutsideQuotes(text: str, sep: str) -> list[str]:
-    parts, current, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
     for ch in text:
         if escaped:
             escaped = False

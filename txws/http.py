@@ -334,7 +334,7 @@ _FIELD = re.compile(rf"({TOKEN}):[ \t]*([^\r]*)\r\n")
 _FIELD_TRIMMED = re.compile(rf"({TOKEN}):[ \t]*(.*?)[ \t]*\r\n")
 
 
-def _fastHead(pattern: re.Pattern, head: bytes) -> tuple[str, str, Headers] | None:
+def _fastHead(pattern: re.Pattern[str], head: bytes) -> tuple[str, str, Headers] | None:
     if len(head) > MAX_LINE:
         return None
     match = pattern.fullmatch(head.decode("latin-1"))

@@ -49,7 +49,7 @@ class Reader(Protocol):
         """The connection closed before another message came."""
 
 
-class IterationWaiter(defer.Deferred):  # type: ignore[type-arg]
+class IterationWaiter(defer.Deferred[Any]):
     """
     A reader for C{async for} under a driver other than L{txws._driver}'s:
     a normal close fires it with L{END}, which ends the loop without the
@@ -155,7 +155,7 @@ class NextMessage:
             if closedWith[0]:
                 raise StopAsyncIteration
             raise closedWith[1]()
-        result = (yield self) if inbox.driverWaits else self
+        result: Any = (yield self) if inbox.driverWaits else self
         if result is self:
             inbox.driverWaits = False
             waiter = IterationWaiter(inbox.readers.remove)
@@ -163,4 +163,4 @@ class NextMessage:
             result = yield from waiter.__await__()
         if result is END:
             raise StopAsyncIteration
-        return result  # type: ignore[no-any-return]
+        return result

@@ -46,7 +46,11 @@ class Pings:
         """
         if data in self._waiting:
             return defer.fail(InvalidState("a ping with the same data is already waiting"))
-        d: defer.Deferred[float] = defer.Deferred(lambda _: self._waiting.pop(data, None))
+
+        def forget(_: object) -> None:
+            self._waiting.pop(data, None)
+
+        d: defer.Deferred[float] = defer.Deferred(forget)
         self._waiting[data] = (d, now)
         return d
 

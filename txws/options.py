@@ -7,14 +7,14 @@ take them from here).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from twisted.internet.interfaces import IReactorTime
 
 from .extensions import ClientExtensionFactory, ServerExtensionFactory
 from .http import checkToken
 
-__all__ = ["Options"]
+__all__ = ["Options", "OptionsKeywords"]
 
 
 def _checkDuration(name: str, value: float | None) -> None:
@@ -25,6 +25,25 @@ def _checkDuration(name: str, value: float | None) -> None:
 def _checkSize(name: str, value: int | None) -> None:
     if value is not None and (not isinstance(value, int) or value <= 0):
         raise ValueError(f"{name} must be a positive number of bytes or None")
+
+
+class OptionsKeywords(TypedDict, total=False):
+    """
+    The keyword options of L{Options}, for type checkers and IDEs: the
+    functions that take C{**options} declare them with C{Unpack}.
+    """
+
+    maxSize: int | None
+    maxQueue: int | None
+    writeLimit: int | None
+    openTimeout: float | None
+    closeTimeout: float | None
+    pingInterval: float | None
+    pingTimeout: float | None
+    subprotocols: Sequence[str]
+    extensions: Sequence[ServerExtensionFactory | ClientExtensionFactory]
+    compression: str | None
+    reactor: IReactorTime | None
 
 
 class Options:

@@ -82,6 +82,10 @@ class WebSocketProtocol(Protocol):
         when it pings (any bytes are a sign of life).
     """
 
+    # An ITCPTransport (or TLS), an IPushProducer and an IConsumer in practice;
+    # Protocol declares it as an optional ITransport, which says too little.
+    transport: Any
+
     isClient = False
     defaultOptions = Options()
     """The options of a protocol that no factory configured."""
@@ -222,15 +226,15 @@ class WebSocketProtocol(Protocol):
             lock = writer.lock
             if lock is None or not lock.locked:
                 if message.__class__ is str:
-                    opcode, payload = OP_TEXT, message.encode("utf-8")  # type: ignore[union-attr]
+                    opcode, payload = OP_TEXT, message.encode("utf-8")
                 elif message.__class__ is bytes:
                     opcode, payload = OP_BINARY, message
                 else:
                     return writer.send(message)
                 if self.extensions:
-                    writer.writeData(opcode, payload)  # type: ignore[arg-type]
+                    writer.writeData(opcode, payload)
                 else:
-                    writer.writeFrame(opcode, payload)  # type: ignore[arg-type]
+                    writer.writeFrame(opcode, payload)
                 if writer.paused:
                     return writer.writable()
                 return defer.succeed(None)
@@ -453,7 +457,7 @@ class WebSocketProtocol(Protocol):
         if inbox.readers and inbox.messages:
             inbox.wake()
 
-    def connectionLost(self, reason: Failure | None = None) -> None:  # type: ignore[override]
+    def connectionLost(self, reason: Failure | None = None) -> None:
         wasOpen = self.state is not CONNECTING
         self.state = CLOSED
         self._gate.close()
@@ -558,9 +562,9 @@ class WebSocketProtocol(Protocol):
                 assembler = self._assembler = MessageAssembler(
                     self.extensions, self.options.maxSize
                 )
-            message = assembler.feed(opcode, end, rsv, payload)
-            if message is not None:
-                self.messageReceived(message)
+            assembled = assembler.feed(opcode, end, rsv, payload)
+            if assembled is not None:
+                self.messageReceived(assembled)
 
     def _controlReceived(self, opcode: int, payload: bytes) -> None:
         inbox = self.inbox

@@ -74,7 +74,7 @@ class WebSocketResource(Resource):
             request.setHeader(b"content-type", b"text/plain; charset=utf-8")
             return b"This is a WebSocket endpoint: connect with a WebSocket client.\n"
         channel = request.channel
-        transport = channel.transport
+        transport: Any = channel.transport
         protocol = self.factory.buildProtocol(transport.getPeer())
         pending = takeOverChannel(channel, protocol)
         protocol.makeConnection(transport)
@@ -110,7 +110,8 @@ def takeOverChannel(channel: HTTPChannel, protocol: WebSocketServerProtocol) -> 
       - C{_dataBuffer} (private) is the list of bytes received after the
         request while the request is being handled.
     """
-    channel.transport.unregisterProducer()
+    transport: Any = channel.transport
+    transport.unregisterProducer()
     # Through lambdas: the protocol changes what it does with bytes once open.
     channel.dataReceived = lambda data: protocol.dataReceived(data)  # type: ignore[method-assign]
     channel.rawDataReceived = lambda data: protocol.dataReceived(data)  # type: ignore[method-assign]

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -20,7 +20,7 @@ from ._driver import runHandler
 from ._log import peerText
 from ._version import __version__
 from .exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
-from .extensions import negotiateServer
+from .extensions import ServerExtensionFactory, negotiateServer
 from .extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from .handshake import (
     buildResponse,
@@ -41,7 +41,11 @@ from .http import (
     findHeadEnd,
     parseRequest,
 )
+from .options import OptionsKeywords
 from .protocol import CONNECTING, OPEN, Options, WebSocketProtocol
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["ServerOptions", "WebSocketServerProtocol", "WebSocketServerFactory", "serve"]
 
@@ -71,6 +75,8 @@ class ServerOptions(Options):
         answered 503. Default C{None}: no limit.
     """
 
+    extensions: list[ServerExtensionFactory]  # type: ignore[assignment]
+
     __slots__ = (
         "origins",
         "selectSubprotocol",
@@ -89,7 +95,7 @@ class ServerOptions(Options):
         processResponse: Callable[..., Any] | None = None,
         serverHeader: str | None = DEFAULT_SERVER_HEADER,
         maxConnections: int | None = None,
-        **options: Any,
+        **options: Unpack[OptionsKeywords],
     ) -> None:
         super().__init__(**options)
         if maxConnections is not None and (
@@ -109,6 +115,17 @@ class ServerOptions(Options):
         return ServerPerMessageDeflateFactory()
 
 
+class ServerOptionsKeywords(OptionsKeywords, total=False):
+    """The keyword options of L{ServerOptions}, for type checkers and IDEs."""
+
+    origins: Sequence[str | None] | None
+    selectSubprotocol: Callable[..., str | None] | None
+    processRequest: Callable[..., Any] | None
+    processResponse: Callable[..., Any] | None
+    serverHeader: str | None
+    maxConnections: int | None
+
+
 class WebSocketServerProtocol(WebSocketProtocol):
     """
     The server side of a connection: reads the upgrade request, answers it,
@@ -120,13 +137,14 @@ class WebSocketServerProtocol(WebSocketProtocol):
 
     isClient = False
     defaultOptions = ServerOptions()
+    options: ServerOptions
 
     __slots__ = ("factory", "handlerResult", "_requestBuffer", "_requestParsed", "_requestHead")
 
     def __init__(self) -> None:
         super().__init__()
         self.factory: WebSocketServerFactory | None = None
-        self.handlerResult: defer.Deferred | None = None
+        self.handlerResult: defer.Deferred[Any] | None = None
         self._requestBuffer: bytearray | None = None
         self._requestParsed = False
         self._requestHead: bytes | None = None
@@ -192,6 +210,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
             self._refuse(response, f"processRequest answered {response.status}")
             return
         request = self.request
+        assert request is not None
         try:
             key = checkRequest(request)
             checkOrigin(request.headers, self.options.origins)
@@ -307,7 +326,8 @@ class WebSocketServerProtocol(WebSocketProtocol):
             # The handler read past the close: expected, and not logged. Its
             # traceback goes, as the frames in it would hold us in a cycle.
             failure.tb = None
-            failure.value.__traceback__ = None
+            if failure.value is not None:
+                failure.value.__traceback__ = None
             return
         log.failure("Error in WebSocket handler for {peer}", failure, peer=peerText(self.transport))
         if self.state is OPEN:
@@ -339,14 +359,17 @@ class WebSocketServerFactory(Factory):
     @ivar connections: the open connections.
     """
 
-    protocol = WebSocketServerProtocol
+    # (Twisted's Factory is generic from 25.5 on; txws supports older ones.)
+    protocol: type[WebSocketServerProtocol] = WebSocketServerProtocol  # type: ignore[assignment]
 
-    def __init__(self, handler: Handler | None = None, **options: Any) -> None:
+    def __init__(
+        self, handler: Handler | None = None, **options: Unpack[ServerOptionsKeywords]
+    ) -> None:
         self.handler = handler
         self.options = ServerOptions(**options)
         self.connections: set[WebSocketServerProtocol] = set()
 
-    def buildProtocol(self, addr: Any) -> WebSocketServerProtocol:
+    def buildProtocol(self, addr: Any) -> WebSocketServerProtocol:  # type: ignore[override]
         p = self.protocol()
         p.factory = self
         p.options = self.options
@@ -356,17 +379,18 @@ class WebSocketServerFactory(Factory):
 def serve(
     handler: Handler,
     endpoint: str | IStreamServerEndpoint = "tcp:8765",
-    reactor: Any = None,
-    **options: Any,
-) -> defer.Deferred:
+    **options: Unpack[ServerOptionsKeywords],
+) -> defer.Deferred[IListeningPort]:
     """
     Serve C{handler} on C{endpoint} (a strports description such as
     C{"tcp:8765"} or C{"ssl:8443:privateKey=key.pem"}, or an
-    L{IStreamServerEndpoint}); fires with the L{IListeningPort}.
+    L{IStreamServerEndpoint}); fires with the L{IListeningPort}. Keyword
+    options are those of L{ServerOptions}; C{reactor} also parses the
+    description.
     """
+    reactor: Any = options.get("reactor")
     if reactor is None:
         from twisted.internet import reactor
-    if isinstance(endpoint, str):
-        endpoint = serverFromString(reactor, endpoint)
-    options.setdefault("reactor", reactor)
-    return endpoint.listen(WebSocketServerFactory(handler, **options))
+    listening = serverFromString(reactor, endpoint) if isinstance(endpoint, str) else endpoint
+    options["reactor"] = reactor
+    return listening.listen(WebSocketServerFactory(handler, **options))

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.error import ConnectionDone, ConnectionLost
-from twisted.internet.interfaces import IPushProducer, ITransport
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.interfaces import IProtocol, IPushProducer, ITransport
+from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -28,7 +28,7 @@ class _MessageTransport:
 
     disconnecting = False
 
-    def __init__(self, websocket: WebSocketServerProtocol) -> None:
+    def __init__(self, websocket: _WrappingProtocol) -> None:
         self.websocket = websocket
 
     def write(self, data: bytes) -> None:
@@ -65,22 +65,24 @@ class _MessageTransport:
         self.loseConnection()
 
     def registerProducer(self, producer: Any, streaming: bool) -> None:
-        self.websocket._wrappedProducer = producer
+        self.websocket.wrappedProducer = producer
 
     def unregisterProducer(self) -> None:
-        self.websocket._wrappedProducer = None
+        self.websocket.wrappedProducer = None
 
 
 class _WrappingProtocol(WebSocketServerProtocol):
-    __slots__ = ("wrapped", "_wrappedProducer")
+    __slots__ = ("wrapped", "wrappedProducer")
 
     def __init__(self) -> None:
         super().__init__()
-        self.wrapped: Protocol | None = None
-        self._wrappedProducer: Any = None
+        self.wrapped: IProtocol | None = None
+        self.wrappedProducer: Any = None
 
     def connectionOpen(self) -> None:
-        self.wrapped = self.factory.wrappedFactory.buildProtocol(self.transport.getPeer())
+        factory = self.factory
+        assert isinstance(factory, WrappingFactory)
+        self.wrapped = factory.wrappedFactory.buildProtocol(self.transport.getPeer())
         if self.wrapped is None:
             self.close(CloseCode.TRY_AGAIN_LATER, "connection refused")
             return
@@ -89,18 +91,19 @@ class _WrappingProtocol(WebSocketServerProtocol):
     def messageReceived(self, message: str | bytes) -> None:
         if isinstance(message, str):
             message = message.encode("utf-8")
-        self.wrapped.dataReceived(message)
+        if self.wrapped is not None:
+            self.wrapped.dataReceived(message)
 
     # Backpressure from the WebSocket's transport reaches the wrapped producer.
     def pauseProducing(self) -> None:
         super().pauseProducing()
-        if self._wrappedProducer is not None:
-            self._wrappedProducer.pauseProducing()
+        if self.wrappedProducer is not None:
+            self.wrappedProducer.pauseProducing()
 
     def resumeProducing(self) -> None:
         super().resumeProducing()
-        if self._wrappedProducer is not None:
-            self._wrappedProducer.resumeProducing()
+        if self.wrappedProducer is not None:
+            self.wrappedProducer.resumeProducing()
 
     def connectionClosed(self) -> None:
         super().connectionClosed()

@@ -140,9 +140,10 @@ class PerMessageDeflate(Extension):
         return (RSV1 if start else 0), out
 
 
-def _parseParams(params: Params, windowBitsRequired: bool) -> dict[str, object]:
+def _parseParams(params: Params, windowBitsRequired: bool) -> dict[str, int]:
     """Check a parameter list (7.1): known names, once each, valid values."""
-    found: dict[str, object] = {}
+    # A flag, or a bare client_max_window_bits, is True.
+    found: dict[str, int] = {}
     for name, value in params:
         if name not in _PARAMS:
             raise NegotiationError(f"unknown permessage-deflate parameter {name!r}")

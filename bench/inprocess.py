@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -188,6 +189,22 @@ def countCalls(only: list[str], callbackClass: type | None = None) -> dict[str, 
     return results
 
 
+def shareSpeedups(root: Path, other: Path) -> None:
+    """
+    Give the other tree this tree's compiled C accelerator when its C source
+    is the same, so that both sides mask alike; say so when it cannot.
+    """
+    mine, theirs = root / "txws" / "_speedups.c", other / "txws" / "_speedups.c"
+    built = sorted((root / "txws").glob("_speedups*.so"))
+    if not built:
+        print("note: no compiled accelerator here; both trees run pure Python", file=sys.stderr)
+        return
+    if not theirs.exists() or theirs.read_bytes() != mine.read_bytes():
+        sys.exit("the other tree's _speedups.c differs: build it there first")
+    for path in built:
+        shutil.copy2(path, other / "txws" / path.name)
+
+
 def paired(against: str, only: list[str], rounds: int, repeats: int) -> None:
     """This tree and revision C{against}, in turns, in fresh processes."""
     root = HERE.parent
@@ -198,6 +215,7 @@ def paired(against: str, only: list[str], rounds: int, repeats: int) -> None:
             check=True,
         )
         try:
+            shareSpeedups(root, other)
             runs: dict[str, list[dict]] = {"this": [], against: []}
             for _ in range(repeats):
                 for label, tree in (("this", root), (against, other)):

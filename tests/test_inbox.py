@@ -9,13 +9,16 @@ from txws.inbox import END, Inbox, IterationWaiter
 
 
 def makeInbox(resumeAt: int = 1) -> tuple[Inbox, list[None]]:
+    """An inbox, and the list its C{drained} callable appends to once set."""
     drained: list[None] = []
-    return Inbox(resumeAt, lambda: drained.append(None)), drained
+    inbox = Inbox(resumeAt)
+    inbox.drained = lambda: drained.append(None)
+    return inbox, drained
 
 
 def test_getTakesAQueuedMessage() -> None:
     inbox, _ = makeInbox()
-    inbox.messages.append("a")
+    inbox.put("a")
     assert inbox.get().result == "a"
     assert not inbox.messages
 
@@ -23,7 +26,8 @@ def test_getTakesAQueuedMessage() -> None:
 def test_wakeHandsMessagesInOrder() -> None:
     inbox, _ = makeInbox()
     first, second = inbox.get(), inbox.get()
-    inbox.messages.extend(["a", "b", "c"])
+    for message in ["a", "b", "c"]:
+        inbox.put(message)
     inbox.wake()
     assert (first.result, second.result) == ("a", "b")
     assert list(inbox.messages) == ["c"] and inbox.readers == []
@@ -39,21 +43,29 @@ def test_cancelledReaderLeaves() -> None:
 
 def test_drainedOnceBelowResumeAt() -> None:
     inbox, drained = makeInbox(resumeAt=1)
-    inbox.messages.extend(["a", "b", "c"])
-    inbox.full = True
+    for message in ["a", "b", "c"]:
+        inbox.put(message)
     inbox.pop()
     assert drained == []
     inbox.pop()
-    assert drained == [None] and not inbox.full
+    assert drained == [None] and inbox.drained is None
     inbox.pop()
     assert drained == [None]
 
 
-def test_notDrainedUnlessFull() -> None:
-    inbox, drained = makeInbox(resumeAt=5)
-    inbox.messages.append("a")
-    inbox.pop()
-    assert drained == []
+def test_notDrainedUnlessPaused() -> None:
+    """Without a C{drained} left by a pause, popping calls nothing."""
+    inbox = Inbox(5)
+    inbox.put("a")
+    assert inbox.pop() == "a"
+    assert inbox.drained is None
+
+
+def test_noQueueUntilTheFirstMessage() -> None:
+    """An idle connection's inbox holds no deque."""
+    inbox = Inbox()
+    assert inbox.messages is None
+    assert inbox.get().called is False
 
 
 def test_closeEndsIterationOnlyWhenOk() -> None:
@@ -79,8 +91,7 @@ def test_closeFailsEveryReaderWhenNotOk() -> None:
 
 def test_afterCloseQueuedMessagesComeFirst() -> None:
     inbox, drained = makeInbox()
-    inbox.messages.append("last")
-    inbox.full = True
+    inbox.put("last")
     inbox.close(False, lambda: ConnectionClosedError(1006, "", None, None))
     assert inbox.get().result == "last"
     assert drained == []  # nothing to resume once closed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from txws.readgate import APPLICATION, QUEUE, WRITE, ReadGate
+from txws.readgate import APPLICATION, CLOSED_GATE, QUEUE, WRITE, ReadGate
 
 
 def test_firstReasonPausesAndLastResumes() -> None:
@@ -48,3 +48,12 @@ def test_closedGateNeverPausesOrResumes() -> None:
     assert gate.closed and gate.reasons == 0
     assert gate.pause(APPLICATION) is False
     assert gate.resume(QUEUE) is False
+
+
+def test_sharedClosedGateNeverChanges() -> None:
+    """Closed connections share CLOSED_GATE: nothing they do may change it."""
+    assert CLOSED_GATE.closed
+    assert CLOSED_GATE.pause(QUEUE) is False
+    assert CLOSED_GATE.resume(QUEUE) is False
+    CLOSED_GATE.close()
+    assert CLOSED_GATE.reasons == 0 and not CLOSED_GATE.holdsMessages

@@ -6,7 +6,7 @@ loops, the handler driver).
 The connection appends to L{Inbox.messages} itself (that is on the hot
 path); everything else about handing messages out is here. No I/O: when the
 queue drains below the point where reading should resume, the inbox calls
-the connection's C{drained} callable.
+the C{drained} callable the connection left when it paused.
 """
 
 from __future__ import annotations
@@ -63,24 +63,25 @@ class Inbox:
     """
     Received messages, first first, and the readers waiting for them.
 
-    @ivar messages: the messages not yet read; the connection appends.
+    @ivar messages: the messages not yet read, or C{None} before the first
+        (an empty deque costs 600 bytes, most of an idle connection); the
+        connection creates it and appends.
     @ivar readers: the readers waiting, first first: a L{Reader} appended
         here is given the next message that nobody else waits for.
-    @ivar full: set by the connection when it paused reading because the
-        queue is full; L{pop} calls C{drained} and clears it once at most
-        C{resumeAt} messages are left.
+    @ivar drained: left by the connection when it paused reading because
+        the queue is full: L{pop} calls it, once, when at most C{resumeAt}
+        messages are left.
     """
 
     # A list, not a deque, for readers: rarely more than one, and an empty
     # deque costs ten times the memory of an empty list.
-    __slots__ = ("messages", "readers", "full", "resumeAt", "drained", "driverWaits", "_closedWith")
+    __slots__ = ("messages", "readers", "resumeAt", "drained", "driverWaits", "_closedWith")
 
-    def __init__(self, resumeAt: int, drained: Callable[[], object]) -> None:
-        self.messages: deque[Message] = deque()
+    def __init__(self, resumeAt: int = 0) -> None:
+        self.messages: deque[Message] | None = None
         self.readers: list[Reader | defer.Deferred[Any]] = []
-        self.full = False
         self.resumeAt = resumeAt
-        self.drained: Callable[[], object] | None = drained
+        self.drained: Callable[[], object] | None = None
         # Until a driver other than txws's shows up, NextMessage yields
         # itself to the driver (see NextMessage).
         self.driverWaits = True
@@ -96,14 +97,21 @@ class Inbox:
         self.readers.append(d)
         return d
 
+    def put(self, message: Message) -> None:
+        """Add a message (the connection inlines this)."""
+        if self.messages is None:
+            self.messages = deque()
+        self.messages.append(message)
+
     def pop(self) -> Message:
         """Take the first message; there must be one."""
         messages = self.messages
+        assert messages is not None
         message = messages.popleft()
-        if self.full and len(messages) <= self.resumeAt:
-            self.full = False
-            if self.drained is not None:
-                self.drained()
+        drained = self.drained
+        if drained is not None and len(messages) <= self.resumeAt:
+            self.drained = None
+            drained()
         return message
 
     def wake(self) -> None:

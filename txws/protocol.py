@@ -16,6 +16,7 @@ docs/design.md maps it all.
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import AsyncIterable, Iterable, Sequence
 from typing import Any
 
@@ -48,7 +49,7 @@ from .inbox import Inbox, NextMessage
 from .interfaces import IWebSocket
 from .keepalive import Keepalive, Pings
 from .options import Options
-from .readgate import APPLICATION, QUEUE, WRITE, ReadGate
+from .readgate import APPLICATION, CLOSED_GATE, QUEUE, WRITE, ReadGate
 from .writer import FrameWriter, PreparedMessage, setWriteLimit
 
 __all__ = ["State", "Options", "WebSocketProtocol"]
@@ -115,7 +116,8 @@ class WebSocketProtocol(Protocol):
         self.readSincePing = False
         self._parser: Parser | None = None
         self._writer: FrameWriter | None = None
-        self._gate = ReadGate()
+        # Created at the first pause: most connections never pause.
+        self._gate: ReadGate | None = None
         self._closing: ClosingHandshake | None = None
         self._assembler: MessageAssembler | None = None
         self._keepalive: Keepalive | None = None
@@ -123,7 +125,7 @@ class WebSocketProtocol(Protocol):
         self._openTimer: IDelayedCall | None = None
         self._closeTimer: IDelayedCall | None = None
         self._producing = False
-        self.inbox = Inbox(0, self._queueDrained)
+        self.inbox = Inbox()
         self._closeWaiters: list[defer.Deferred[None]] = []
 
     # -- State (IWebSocket's attributes) -------------------------------------
@@ -177,7 +179,8 @@ class WebSocketProtocol(Protocol):
 
     @property
     def pendingMessages(self) -> int:
-        return len(self.inbox.messages)
+        messages = self.inbox.messages
+        return len(messages) if messages is not None else 0
 
     @property
     def localAddress(self) -> Any:
@@ -201,10 +204,12 @@ class WebSocketProtocol(Protocol):
     def messageReceived(self, message: Message) -> None:
         inbox = self.inbox
         messages = inbox.messages
+        if messages is None:
+            messages = inbox.messages = deque()
         messages.append(message)
         maxQueue = self.options.maxQueue
         if maxQueue is not None and len(messages) >= maxQueue:
-            inbox.full = True
+            inbox.drained = self._queueDrained
             self._pause(QUEUE)
         # While a read is being parsed, waiting readers are woken once at its
         # end (or before a control frame), so that a handler reads the whole
@@ -303,10 +308,11 @@ class WebSocketProtocol(Protocol):
             reason=reason,
         )
         self._stopInput()
-        payload = self._closingHandshake().fail(code, reason, self.state is OPEN)
+        closing = self._closingHandshake()
+        payload = closing.fail(code, reason, self.state is OPEN)
         if payload is not None:
             self._sendClose(payload)
-        self._closeHandshakeDone()
+        self._closeHandshakeDone(closing)
 
     def closeTransport(self) -> None:
         """Close TCP, and abort it if it is not gone within C{closeTimeout}."""
@@ -334,9 +340,9 @@ class WebSocketProtocol(Protocol):
         writer.closing = self._closing
         self.state = CLOSING
 
-    def _closeHandshakeDone(self) -> None:
+    def _closeHandshakeDone(self, closing: ClosingHandshake) -> None:
         """Close frames were exchanged (or we gave up on the peer)."""
-        if self._closingHandshake().closesTCP:
+        if closing.closesTCP:
             self.closeTransport()
         else:
             self._startCloseTimer()
@@ -369,13 +375,16 @@ class WebSocketProtocol(Protocol):
 
     def _pause(self, reason: int) -> None:
         gate = self._gate
+        if gate is None:
+            gate = self._gate = ReadGate()
         if gate.pause(reason) and self.transport is not None:
             self.transport.pauseProducing()
         if gate.holdsMessages and self._parser is not None:
             self._parser.paused = True
 
     def _resume(self, reason: int) -> None:
-        if not self._gate.resume(reason):
+        gate = self._gate
+        if gate is None or not gate.resume(reason):
             return
         if self.transport is not None:
             self.transport.resumeProducing()
@@ -392,10 +401,11 @@ class WebSocketProtocol(Protocol):
 
     def _stopInput(self) -> None:
         """Ignore everything the peer sends from now on."""
-        if self._gate.reasons and self.transport is not None:
+        gate = self._gate
+        if gate is not None and gate.reasons and self.transport is not None:
             # Read on, so that the peer closing TCP is seen; nothing is parsed.
             self.transport.resumeProducing()
-        self._gate.close()
+        self._gate = CLOSED_GATE
         if self._parser is not None:
             self._parser.stop()
 
@@ -460,7 +470,7 @@ class WebSocketProtocol(Protocol):
     def connectionLost(self, reason: Failure | None = None) -> None:
         wasOpen = self.state is not CONNECTING
         self.state = CLOSED
-        self._gate.close()
+        self._gate = CLOSED_GATE
         parser = self._parser
         if parser is not None:
             # Drop what refers back to us, so that reference counting frees
@@ -585,7 +595,7 @@ class WebSocketProtocol(Protocol):
             echo = closing.receive(Close.parse(payload), payload, self.state is OPEN)
             if echo is not None:
                 self._sendClose(echo)
-            self._closeHandshakeDone()
+            self._closeHandshakeDone(closing)
 
 
 def _discardFrame(opcode: int, end: bool, rsv: int, payload: bytes) -> None:

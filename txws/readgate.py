@@ -9,7 +9,7 @@ messages (the queue, the application) stands.
 
 from __future__ import annotations
 
-__all__ = ["ReadGate", "QUEUE", "WRITE", "APPLICATION"]
+__all__ = ["ReadGate", "CLOSED_GATE", "QUEUE", "WRITE", "APPLICATION"]
 
 QUEUE = 1
 """Received messages wait unread: C{maxQueue} of them."""
@@ -68,3 +68,9 @@ class ReadGate:
         """The input is closed: no reason to pause or resume is left."""
         self.closed = True
         self.reasons = 0
+
+
+CLOSED_GATE = ReadGate()
+"""A closed gate: it never changes again, so closed connections share it
+(and an open one that never paused has none)."""
+CLOSED_GATE.close()

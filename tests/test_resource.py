@@ -7,15 +7,24 @@ with other clients, is in C{tests/test_sockets.py}.
 
 from __future__ import annotations
 
+import socket
+
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import Site
+from twisted.web.static import Data
 
 import txws
 from txws.frames import OP_TEXT, parseFrames, serializeFrame
+from txws.http import Response
 
 from .helpers import PEER, request
+from .realnet import within
 
 MASK = b"\x01\x02\x03\x04"
 
@@ -145,3 +154,104 @@ class TestResource:
             assert "factory" in str(e)
         else:
             raise AssertionError("TypeError not raised")
+
+
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
+
+
+async def listenSite(resource) -> tuple:
+    root = Resource()
+    root.putChild(b"", Data(b"home page\n", "text/plain"))
+    root.putChild(b"ws", resource)
+    port = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(Site(root))
+    return port, port.getHost().port
+
+
+def rawExchange(port: int, data: bytes, until: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        received = b""
+        while until not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received
+
+
+UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+)
+
+
+@pytest.mark.sockets
+class TestResourceOverSockets:
+    @pytest_twisted.ensureDeferred
+    async def test_http_and_websocket_share_a_site(self):
+        from twisted.internet.threads import deferToThread
+
+        port, number = await listenSite(txws.WebSocketResource(echo))
+        try:
+            page = await within(
+                deferToThread(
+                    rawExchange, number, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"home page"
+                )
+            )
+            assert b"200 OK" in page
+            plain = await within(
+                deferToThread(
+                    rawExchange, number, b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", b"client.\n"
+                )
+            )
+            assert plain.startswith(b"HTTP/1.1 426 ")
+            assert plain.rstrip(b"\r\n").split(b"\r\n\r\n", 1)[1].count(b"\n") == 0
+            ws = await within(txws.connect(f"ws://127.0.0.1:{number}/ws"))
+            await ws.send("through a Site")
+            assert await within(ws.recv()) == "through a Site"
+            await within(ws.close())
+        finally:
+            await port.stopListening()
+
+    @pytest_twisted.ensureDeferred
+    async def test_bytes_sent_with_the_request_are_not_lost(self):
+        from twisted.internet.threads import deferToThread
+
+        port, number = await listenSite(txws.WebSocketResource(echo, compression=None))
+        try:
+            frame = serializeFrame(OP_TEXT, b"eager", mask=True)
+            # The request and the first frame in one segment.
+            answer = await within(
+                deferToThread(rawExchange, number, UPGRADE + b"\r\n" + frame, b"eager")
+            )
+            assert b"101 Switching Protocols" in answer
+            assert answer.endswith(serializeFrame(OP_TEXT, b"eager"))
+        finally:
+            await port.stopListening()
+
+    @pytest_twisted.ensureDeferred
+    async def test_process_request_refuses(self):
+        from twisted.internet.threads import deferToThread
+
+        def auth(protocol, request):
+            if request.headers.get("Authorization") != "Bearer ok":
+                return Response(
+                    401, headers=[("WWW-Authenticate", "Bearer")], body=b"who are you?\n"
+                )
+
+        port, number = await listenSite(txws.WebSocketResource(echo, processRequest=auth))
+        try:
+            answer = await within(
+                deferToThread(rawExchange, number, UPGRADE + b"\r\n", b"who are you?")
+            )
+            assert answer.startswith(b"HTTP/1.1 401 ")
+            ws = await within(
+                txws.connect(
+                    f"ws://127.0.0.1:{number}/ws", additionalHeaders={"Authorization": "Bearer ok"}
+                )
+            )
+            await within(ws.close())
+        finally:
+            await port.stopListening()

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock
+from twisted.protocols.basic import LineReceiver
 
 import txws
+from txws.frames import OP_BINARY, Frame
 
 from .helpers import PEER, Connection, request
+from .realnet import within
 
 
 class TestWrappedProtocolFlowControl:
@@ -22,7 +29,6 @@ class TestWrappedProtocolFlowControl:
             self.transport.pauseProducing()
 
     def test_write_buffer_resume_does_not_resume_a_paused_wrapped_protocol(self):
-        from txws.frames import OP_BINARY, Frame
 
         factory = txws.WrappingFactory(
             Factory.forProtocol(self.Pausing), compression=None, reactor=MemoryReactorClock()
@@ -45,3 +51,29 @@ class TestWrappedProtocolFlowControl:
         assert wrapped.received == [b"one", b"two"]  # and it paused again
         wrapped.transport.resumeProducing()
         assert conn.transport.producerState == "producing"
+
+
+class Echo(LineReceiver):
+    delimiter = b"\n"
+
+    def lineReceived(self, line):
+        self.sendLine(b"echo: " + line)
+
+
+@pytest.mark.sockets
+class TestWrappingFactoryOverSockets:
+    @pytest_twisted.ensureDeferred
+    async def test_line_receiver_over_websocket(self):
+        factory = txws.WrappingFactory(Factory.forProtocol(Echo))
+        port = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(factory)
+        try:
+            ws = await within(txws.connect(f"ws://127.0.0.1:{port.getHost().port}/"))
+            await ws.send(b"one\ntw")
+            await ws.send("o\n")  # text works too, as UTF-8
+            received = b""
+            while received.count(b"\n") < 2:
+                received += await within(ws.recv())
+            assert received == b"echo: one\necho: two\n"
+            await within(ws.close())
+        finally:
+            await port.stopListening()

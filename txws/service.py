@@ -14,7 +14,7 @@ from twisted.application.internet import ClientService, StreamServerEndpointServ
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
@@ -74,6 +74,17 @@ class WebSocketService(MultiService):
                 endpoint = serverFromString(reactor, endpoint)
             _ListeningService(endpoint, listening, description).setServiceParent(self)
 
+    def whenListening(self) -> defer.Deferred[list[IListeningPort]]:
+        """
+        Once the service started: a new Deferred, fired with its listening
+        ports (in the order of the endpoints) once each listens; with port
+        0, this is how to learn the port numbers.
+        """
+        return defer.gatherResults(
+            [child.whenListening() for child in self if isinstance(child, _ListeningService)],
+            consumeErrors=True,
+        )
+
     def stopService(self) -> defer.Deferred:
         d = defer.maybeDeferred(super().stopService)
         d.addCallback(lambda _: self._closeConnections())
@@ -112,6 +123,26 @@ class _ListeningService(StreamServerEndpointService):
             self._waitingForPort = defer.succeed(None)
             raise SystemExit(self._why(failed[0]))
         d.addErrback(self._failedLater)
+
+    def whenListening(self) -> defer.Deferred[IListeningPort]:
+        """A new Deferred, fired with the port once listening (after start)."""
+        d: defer.Deferred[IListeningPort] = defer.Deferred()
+
+        def fire(port: IListeningPort) -> IListeningPort:
+            d.callback(port)
+            return port
+
+        def fail(failure: Failure) -> Failure:
+            d.errback(failure)
+            return failure
+
+        # StreamServerEndpointService keeps the listen's Deferred here
+        # (privilegedStartService above sets it).
+        waiting = self._waitingForPort
+        if waiting is None:
+            raise RuntimeError("the service has not started")
+        waiting.addCallbacks(fire, fail)
+        return d
 
     def _why(self, failure: Failure) -> str:
         return f"txws: cannot listen on {self.description}: {failure.getErrorMessage()}"

@@ -15,7 +15,7 @@ import txws
 from txws.exceptions import ConnectionClosedOK
 from txws.http import findHeadEnd
 
-from .helpers import PEER, Connection, assertNoResult, findHeadEnd, request, successResultOf
+from .helpers import PEER, Connection, assertNoResult, request, successResultOf
 from .realnet import serveOn, within
 
 

@@ -96,11 +96,18 @@ class Connection:
     def receive(self, data: bytes) -> None:
         self.protocol.dataReceived(data)
 
+    def peerFrame(self, opcode: int, payload: bytes = b"", fin: bool = True, rsv: int = 0) -> bytes:
+        """
+        A frame as the peer would send it (masked from a client): the one
+        way tests build a frame to receive.
+        """
+        return serializeFrame(opcode, payload, fin, rsv, mask=not self.isClient)
+
     def receiveFrame(
         self, opcode: int, payload: bytes = b"", fin: bool = True, rsv: int = 0
     ) -> None:
-        """Deliver a frame as the peer would send it (masked from a client)."""
-        self.receive(serializeFrame(opcode, payload, fin, rsv, mask=not self.isClient))
+        """Deliver L{peerFrame}C{(...)}."""
+        self.receive(self.peerFrame(opcode, payload, fin, rsv))
 
     def receiveClose(self, code: int = 1000, reason: str = "") -> None:
         self.receiveFrame(8, Close(code, reason).serialize())

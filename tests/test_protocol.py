@@ -385,11 +385,6 @@ def closeCodeAfter(conn, data: bytes) -> int:
 class TestBadInput:
     """Everything a peer can get wrong, with the close code it earns."""
 
-    def frame(self, conn, opcode, payload=b"", fin=True, rsv=0):
-        from txws.frames import serializeFrame
-
-        return serializeFrame(opcode, payload, fin, rsv, mask=not conn.isClient)
-
     def test_unmasked_client_frame(self):
         from txws.frames import serializeFrame
 
@@ -405,36 +400,36 @@ class TestBadInput:
 
     @pytest.mark.parametrize("rsv", [0x40, 0x20, 0x10])
     def test_rsv_bits(self, conn, rsv):
-        assert closeCodeAfter(conn, self.frame(conn, OP_TEXT, b"x", rsv=rsv)) == 1002
+        assert closeCodeAfter(conn, conn.peerFrame(OP_TEXT, b"x", rsv=rsv)) == 1002
 
     @pytest.mark.parametrize("opcode", [3, 7, 11, 15])
     def test_reserved_opcode(self, conn, opcode):
-        assert closeCodeAfter(conn, self.frame(conn, opcode)) == 1002
+        assert closeCodeAfter(conn, conn.peerFrame(opcode)) == 1002
 
     def test_fragmented_control(self, conn):
-        assert closeCodeAfter(conn, self.frame(conn, OP_PING, fin=False)) == 1002
+        assert closeCodeAfter(conn, conn.peerFrame(OP_PING, fin=False)) == 1002
 
     def test_oversized_control(self, conn):
-        assert closeCodeAfter(conn, self.frame(conn, OP_PING, b"x" * 126)) == 1002
+        assert closeCodeAfter(conn, conn.peerFrame(OP_PING, b"x" * 126)) == 1002
 
     def test_continuation_without_start(self, conn):
-        assert closeCodeAfter(conn, self.frame(conn, OP_CONT, b"x")) == 1002
+        assert closeCodeAfter(conn, conn.peerFrame(OP_CONT, b"x")) == 1002
 
     def test_new_message_inside_fragmented(self, conn):
-        data = self.frame(conn, OP_TEXT, b"a", fin=False) + self.frame(conn, OP_BINARY, b"b")
+        data = conn.peerFrame(OP_TEXT, b"a", fin=False) + conn.peerFrame(OP_BINARY, b"b")
         assert closeCodeAfter(conn, data) == 1002
 
     def test_invalid_utf8_text(self, conn):
-        assert closeCodeAfter(conn, self.frame(conn, OP_TEXT, b"\xff")) == 1007
+        assert closeCodeAfter(conn, conn.peerFrame(OP_TEXT, b"\xff")) == 1007
 
     def test_invalid_utf8_fails_fast_in_fragments(self, conn):
-        conn.receive(self.frame(conn, OP_TEXT, "κόσμε".encode(), fin=False))
+        conn.receive(conn.peerFrame(OP_TEXT, "κόσμε".encode(), fin=False))
         assert conn.framesSent() == []
         # Invalid from its second byte: refused before the message ends.
-        assert closeCodeAfter(conn, self.frame(conn, OP_CONT, b"\xf4\x90", fin=False)) == 1007
+        assert closeCodeAfter(conn, conn.peerFrame(OP_CONT, b"\xf4\x90", fin=False)) == 1007
 
     def test_invalid_utf8_fails_fast_inside_one_frame(self, conn):
-        frame = self.frame(conn, OP_TEXT, b"abc\xed\xa0\x80def")
+        frame = conn.peerFrame(OP_TEXT, b"abc\xed\xa0\x80def")
         header = len(frame) - 9
         conn.receive(frame[: header + 3])
         assert conn.framesSent() == []
@@ -442,25 +437,25 @@ class TestBadInput:
 
     def test_valid_utf8_split_anywhere(self, conn):
         data = "ab€𝄞c".encode()
-        frame = self.frame(conn, OP_TEXT, data)
+        frame = conn.peerFrame(OP_TEXT, data)
         for i in range(len(frame)):
             conn.receive(frame[i : i + 1])
         assert conn.framesSent() == []
         assert successResultOf(conn.protocol.recv()) == "ab€𝄞c"
 
     def test_truncated_utf8_at_message_end(self, conn):
-        data = self.frame(conn, OP_TEXT, b"a\xe2\x82", fin=False) + self.frame(conn, OP_CONT, b"")
+        data = conn.peerFrame(OP_TEXT, b"a\xe2\x82", fin=False) + conn.peerFrame(OP_CONT, b"")
         assert closeCodeAfter(conn, data) == 1007
 
     def test_invalid_utf8_close_reason(self, conn):
-        assert closeCodeAfter(conn, self.frame(conn, OP_CLOSE, b"\x03\xe8\xff")) == 1007
+        assert closeCodeAfter(conn, conn.peerFrame(OP_CLOSE, b"\x03\xe8\xff")) == 1007
 
     @pytest.mark.parametrize("code", [0, 999, 1004, 1005, 1006, 1016, 2999, 5000])
     def test_invalid_close_codes(self, conn, code):
-        assert closeCodeAfter(conn, self.frame(conn, OP_CLOSE, struct.pack("!H", code))) == 1002
+        assert closeCodeAfter(conn, conn.peerFrame(OP_CLOSE, struct.pack("!H", code))) == 1002
 
     def test_one_byte_close_payload(self, conn):
-        assert closeCodeAfter(conn, self.frame(conn, OP_CLOSE, b"\x03")) == 1002
+        assert closeCodeAfter(conn, conn.peerFrame(OP_CLOSE, b"\x03")) == 1002
 
     def test_huge_length_header_closes_1009_at_once(self, conn):
         header = b"\x82" + (b"\x7f" if conn.isClient else b"\xff") + struct.pack("!Q", 2**63 - 1)
@@ -468,29 +463,29 @@ class TestBadInput:
 
     def test_max_size(self):
         conn = openServer(maxSize=1000)
-        conn.receive(self.frame(conn, OP_BINARY, b"x" * 1000))
+        conn.receive(conn.peerFrame(OP_BINARY, b"x" * 1000))
         assert successResultOf(conn.protocol.recv()) == b"x" * 1000
-        assert closeCodeAfter(conn, self.frame(conn, OP_BINARY, b"x" * 1001)[:20]) == 1009
+        assert closeCodeAfter(conn, conn.peerFrame(OP_BINARY, b"x" * 1001)[:20]) == 1009
 
     def test_max_size_across_fragments(self):
         conn = openServer(maxSize=1000)
-        conn.receive(self.frame(conn, OP_TEXT, b"x" * 600, fin=False))
-        assert closeCodeAfter(conn, self.frame(conn, OP_CONT, b"x" * 401)) == 1009
+        conn.receive(conn.peerFrame(OP_TEXT, b"x" * 600, fin=False))
+        assert closeCodeAfter(conn, conn.peerFrame(OP_CONT, b"x" * 401)) == 1009
 
     def test_max_size_none(self):
         conn = openServer(maxSize=None)
-        conn.receive(self.frame(conn, OP_BINARY, b"x" * (2**21)))
+        conn.receive(conn.peerFrame(OP_BINARY, b"x" * (2**21)))
         assert len(successResultOf(conn.protocol.recv())) == 2**21
 
     def test_failure_logged_at_info(self, conn, logEvents):
-        conn.receive(self.frame(conn, OP_CONT, b"x"))
+        conn.receive(conn.peerFrame(OP_CONT, b"x"))
         [event] = [e for e in logEvents if "Failing" in e.get("log_format", "")]
         assert event["log_level"].name == "info"
         assert "log_failure" not in event
         assert event["code"] == 1002
 
     def test_input_ignored_after_failure(self, conn):
-        conn.receive(self.frame(conn, OP_CONT, b"x") + self.frame(conn, OP_PING, b"p"))
+        conn.receive(conn.peerFrame(OP_CONT, b"x") + conn.peerFrame(OP_PING, b"p"))
         frames = conn.framesSent()
         assert [f.opcode for f in frames] == [OP_CLOSE]
 
@@ -594,7 +589,7 @@ class TestBackpressure:
 
     def test_full_queue_pauses_reading(self):
         conn = openServer(maxQueue=4)
-        data = b"".join(self_frame(conn, OP_TEXT, str(i).encode()) for i in range(10))
+        data = b"".join(conn.peerFrame(OP_TEXT, str(i).encode()) for i in range(10))
         conn.receive(data)
         protocol = conn.protocol
         assert protocol.pendingMessages == 4
@@ -610,20 +605,14 @@ class TestBackpressure:
         assert received == list("23456789")
         assert conn.transport.producerState == "producing"
         d = protocol.recv()
-        conn.receive(self_frame(conn, OP_TEXT, b"more"))
+        conn.receive(conn.peerFrame(OP_TEXT, b"more"))
         assert successResultOf(d) == "more"
 
     def test_queue_unbounded(self):
         conn = openServer(maxQueue=None)
-        conn.receive(b"".join(self_frame(conn, OP_TEXT, b"m") for _ in range(100)))
+        conn.receive(b"".join(conn.peerFrame(OP_TEXT, b"m") for _ in range(100)))
         assert conn.protocol.pendingMessages == 100
         assert conn.transport.producerState == "producing"
-
-
-def self_frame(conn, opcode, payload):
-    from txws.frames import serializeFrame
-
-    return serializeFrame(opcode, payload, mask=not conn.isClient)
 
 
 def test_protocol_defaults_documented():

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall, IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
+from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -72,7 +73,7 @@ CONNECTING, OPEN, CLOSING, CLOSED = State
 
 
 @implementer(IPushProducer, IWebSocket)
-class WebSocketProtocol(Protocol):
+class WebSocketProtocol(Protocol, TimeoutMixin):
     """
     A WebSocket connection: the common part of the server and the client.
     Its public API is L{IWebSocket <txws.interfaces.IWebSocket>}.
@@ -96,8 +97,10 @@ class WebSocketProtocol(Protocol):
     __slots__ = (
         "options", "state", "_request", "_response", "_heads", "subprotocol",
         "extensions", "latency", "clock", "readSincePing", "_parser", "_writer",
-        "_gate", "_closing", "_assembler", "_keepalive", "_pings", "_openTimer",
-        "_closeTimer", "_producing", "inbox", "_closeWaiters",
+        "_gate", "_closing", "_assembler", "_keepalive", "_pings", "_producing",
+        "inbox", "_closeWaiters",
+        # TimeoutMixin's: one timer, for the opening handshake, then the closing one.
+        "timeOut", "_TimeoutMixin__timeoutCall",
     )
     # fmt: on
 
@@ -122,10 +125,10 @@ class WebSocketProtocol(Protocol):
         self._assembler: MessageAssembler | None = None
         self._keepalive: Keepalive | None = None
         self._pings: Pings | None = None
-        self._openTimer: IDelayedCall | None = None
-        self._closeTimer: IDelayedCall | None = None
         self._producing = False
         self.inbox = Inbox()
+        self.timeOut = None
+        self._TimeoutMixin__timeoutCall: IDelayedCall | None = None
         self._closeWaiters: list[defer.Deferred[None]] = []
 
     # -- State (IWebSocket's attributes) -------------------------------------
@@ -281,7 +284,7 @@ class WebSocketProtocol(Protocol):
         d = self.whenClosed()
         if self.state is OPEN:
             self._sendClose(self._closingHandshake().start(code, reason))
-            self._startCloseTimer()
+            self.setTimeout(self.options.closeTimeout)
         elif self.state is CONNECTING and self.transport is not None:
             self.transport.abortConnection()
         return d
@@ -321,7 +324,7 @@ class WebSocketProtocol(Protocol):
             self._producing = False
             self.transport.unregisterProducer()
         self.transport.loseConnection()
-        self._startCloseTimer()
+        self.setTimeout(self.options.closeTimeout)
 
     def _closingHandshake(self) -> ClosingHandshake:
         closing = self._closing
@@ -345,22 +348,21 @@ class WebSocketProtocol(Protocol):
         if closing.closesTCP:
             self.closeTransport()
         else:
-            self._startCloseTimer()
+            self.setTimeout(self.options.closeTimeout)
 
-    def _startCloseTimer(self) -> None:
-        if self._closeTimer is not None and self._closeTimer.active():
-            self._closeTimer.cancel()
-        timeout = self.options.closeTimeout
-        if timeout is not None:
-            self._closeTimer = self.clock.callLater(timeout, self._closeTimedOut)
+    # -- TimeoutMixin: the one timer runs in the opening and closing handshakes
 
-    def _closeTimedOut(self) -> None:
-        self._closeTimer = None
-        if self.state is not CLOSED:
-            log.info(
-                "Closing handshake with {peer} timed out; aborting", peer=peerText(self.transport)
-            )
-            self.transport.abortConnection()
+    def callLater(self, period: float, func: Callable[[], object]) -> IDelayedCall:
+        return self.clock.callLater(period, func)
+
+    def timeoutConnection(self) -> None:
+        peer = peerText(self.transport)
+        if self.state is CONNECTING and not self.transport.disconnecting:
+            log.info("Opening handshake with {peer} timed out", peer=peer)
+            self.handshakeTimedOut()
+        else:
+            log.info("Closing handshake with {peer} timed out; aborting", peer=peer)
+        self.transport.abortConnection()
 
     # -- Read flow control -----------------------------------------------------
 
@@ -448,9 +450,7 @@ class WebSocketProtocol(Protocol):
     def connectionMade(self) -> None:
         self.clock = self.options.getReactor()
         self.inbox.resumeAt = (self.options.maxQueue or 0) // 4
-        timeout = self.options.openTimeout
-        if timeout is not None:
-            self._openTimer = self.clock.callLater(timeout, self._openTimedOut)
+        self.setTimeout(self.options.openTimeout)
 
     def dataReceived(self, data: bytes) -> None:
         parser = self._parser
@@ -478,10 +478,7 @@ class WebSocketProtocol(Protocol):
             # collector.
             parser.stop()
             parser.callback = _discardFrame
-        for call in (self._openTimer, self._closeTimer):
-            if call is not None and call.active():
-                call.cancel()
-        self._openTimer = self._closeTimer = None
+        self.setTimeout(None)
         if self._keepalive is not None:
             self._keepalive.stop()
             self._keepalive = None
@@ -503,9 +500,7 @@ class WebSocketProtocol(Protocol):
 
     def switchToFrames(self, leftover: bytes = b"") -> None:
         """The sides call this once the handshake succeeded: frames from now on."""
-        if self._openTimer is not None and self._openTimer.active():
-            self._openTimer.cancel()
-        self._openTimer = None
+        self.setTimeout(None)
         options = self.options
         rsv = 0
         for extension in self.extensions:
@@ -532,13 +527,6 @@ class WebSocketProtocol(Protocol):
         # application had its chance to wait for them.
         if leftover and self.state is OPEN:
             self.dataReceived(leftover)
-
-    def _openTimedOut(self) -> None:
-        self._openTimer = None
-        if self.state is CONNECTING:
-            log.info("Opening handshake with {peer} timed out", peer=peerText(self.transport))
-            self.handshakeTimedOut()
-            self.transport.abortConnection()
 
     # -- Frames in ---------------------------------------------------------------
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Iterable, Sequence
 from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall, IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
-from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -73,7 +72,7 @@ CONNECTING, OPEN, CLOSING, CLOSED = State
 
 
 @implementer(IPushProducer, IWebSocket)
-class WebSocketProtocol(Protocol, TimeoutMixin):
+class WebSocketProtocol(Protocol):
     """
     A WebSocket connection: the common part of the server and the client.
     Its public API is L{IWebSocket <txws.interfaces.IWebSocket>}.
@@ -99,8 +98,8 @@ class WebSocketProtocol(Protocol, TimeoutMixin):
         "extensions", "latency", "clock", "readSincePing", "_parser", "_writer",
         "_gate", "_closing", "_assembler", "_keepalive", "_pings", "_producing",
         "inbox", "_closeWaiters",
-        # TimeoutMixin's: one timer, for the opening handshake, then the closing one.
-        "timeOut", "_TimeoutMixin__timeoutCall",
+        # One timer: the opening handshake's, then the closing one's.
+        "_timer",
     )
     # fmt: on
 
@@ -127,8 +126,7 @@ class WebSocketProtocol(Protocol, TimeoutMixin):
         self._pings: Pings | None = None
         self._producing = False
         self.inbox = Inbox()
-        self.timeOut = None
-        self._TimeoutMixin__timeoutCall: IDelayedCall | None = None
+        self._timer: IDelayedCall | None = None
         self._closeWaiters: list[defer.Deferred[None]] = []
 
     # -- State (IWebSocket's attributes) -------------------------------------
@@ -284,7 +282,7 @@ class WebSocketProtocol(Protocol, TimeoutMixin):
         d = self.whenClosed()
         if self.state is OPEN:
             self._sendClose(self._closingHandshake().start(code, reason))
-            self.setTimeout(self.options.closeTimeout)
+            self._startTimer(self.options.closeTimeout)
         elif self.state is CONNECTING and self.transport is not None:
             self.transport.abortConnection()
         return d
@@ -324,7 +322,7 @@ class WebSocketProtocol(Protocol, TimeoutMixin):
             self._producing = False
             self.transport.unregisterProducer()
         self.transport.loseConnection()
-        self.setTimeout(self.options.closeTimeout)
+        self._startTimer(self.options.closeTimeout)
 
     def _closingHandshake(self) -> ClosingHandshake:
         closing = self._closing
@@ -348,14 +346,19 @@ class WebSocketProtocol(Protocol, TimeoutMixin):
         if closing.closesTCP:
             self.closeTransport()
         else:
-            self.setTimeout(self.options.closeTimeout)
+            self._startTimer(self.options.closeTimeout)
 
-    # -- TimeoutMixin: the one timer runs in the opening and closing handshakes
+    # -- The timer (as Twisted's TimeoutMixin, for less): the opening
+    # handshake's, then the closing handshake's; they never overlap.
 
-    def callLater(self, period: float, func: Callable[[], object]) -> IDelayedCall:
-        return self.clock.callLater(period, func)
+    def _startTimer(self, timeout: float | None) -> None:
+        timer = self._timer
+        if timer is not None:
+            timer.cancel()  # (one that fired is None: _timedOut clears it)
+        self._timer = None if timeout is None else self.clock.callLater(timeout, self._timedOut)
 
-    def timeoutConnection(self) -> None:
+    def _timedOut(self) -> None:
+        self._timer = None
         peer = peerText(self.transport)
         if self.state is CONNECTING and not self.transport.disconnecting:
             log.info("Opening handshake with {peer} timed out", peer=peer)
@@ -450,7 +453,9 @@ class WebSocketProtocol(Protocol, TimeoutMixin):
     def connectionMade(self) -> None:
         self.clock = self.options.getReactor()
         self.inbox.resumeAt = (self.options.maxQueue or 0) // 4
-        self.setTimeout(self.options.openTimeout)
+        timeout = self.options.openTimeout
+        if timeout is not None:
+            self._timer = self.clock.callLater(timeout, self._timedOut)
 
     def dataReceived(self, data: bytes) -> None:
         parser = self._parser
@@ -470,22 +475,27 @@ class WebSocketProtocol(Protocol, TimeoutMixin):
     def connectionLost(self, reason: Failure | None = None) -> None:
         wasOpen = self.state is not CONNECTING
         self.state = CLOSED
+        inputOpen = self._gate is not CLOSED_GATE
         self._gate = CLOSED_GATE
         parser = self._parser
         if parser is not None:
+            if inputOpen:
+                parser.stop()
             # Drop what refers back to us, so that reference counting frees
             # the connection at once rather than leaving cycles to the
             # collector.
-            parser.stop()
             parser.callback = _discardFrame
-        self.setTimeout(None)
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            timer.cancel()
         if self._keepalive is not None:
             self._keepalive.stop()
             self._keepalive = None
         self._assembler = None
         if wasOpen:
             self.connectionClosed()
-        closing = self._closingHandshake()
+        closing = self._closing or self._closingHandshake()
         self.inbox.close(closing.ok, closing.error)
         if self._pings is not None:
             self._pings.stop(closing.error())
@@ -500,7 +510,10 @@ class WebSocketProtocol(Protocol, TimeoutMixin):
 
     def switchToFrames(self, leftover: bytes = b"") -> None:
         """The sides call this once the handshake succeeded: frames from now on."""
-        self.setTimeout(None)
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            timer.cancel()
         options = self.options
         rsv = 0
         for extension in self.extensions:
@@ -579,7 +592,9 @@ class WebSocketProtocol(Protocol, TimeoutMixin):
                     self.latency = latency
         else:
             self._stopInput()
-            closing = self._closingHandshake()
+            closing = self._closing
+            if closing is None:
+                closing = self._closing = ClosingHandshake(self.isClient)
             echo = closing.receive(Close.parse(payload), payload, self.state is OPEN)
             if echo is not None:
                 self._sendClose(echo)

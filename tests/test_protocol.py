@@ -506,6 +506,17 @@ class TestTimeouts:
         conn.clock.advance(0.1)
         assert [f.opcode for f in conn.framesSent()] == [OP_PING]
 
+    def test_keepalive_timer_goes_with_the_connection(self, conn):
+        """Waiting for the next ping or for a pong, a lost connection leaves no timer."""
+        assert len(conn.clock.getDelayedCalls()) == 1
+        conn.lose()
+        assert conn.clock.getDelayedCalls() == []
+        other = openServer()
+        other.clock.advance(20)  # a ping is out: the timer is the pong's deadline
+        assert len(other.clock.getDelayedCalls()) == 1
+        other.lose()
+        assert other.clock.getDelayedCalls() == []
+
     def test_keepalive_timeout_closes_1011(self, conn):
         conn.clock.advance(20)
         conn.sent()

@@ -87,6 +87,13 @@ class KeepaliveConnection(Protocol):
     readSincePing: bool
     """Set by the connection whenever bytes arrive; cleared by the keepalive."""
 
+    keepaliveTimer: IDelayedCall | None
+    """The keepalive's pending timer, kept on the connection (which cancels
+    it when it is gone); C{None} when there is none."""
+
+    clock: IReactorTime
+    """The connection's clock."""
+
     def ping(self, data: str | bytes | None = None) -> defer.Deferred[float]:
         """Send a ping; its round trip."""
 
@@ -96,67 +103,76 @@ class KeepaliveConnection(Protocol):
 
 class Keepalive:
     """
-    Pings the peer C{interval} seconds after the last ping was answered, and
-    fails the connection with 1011 if a ping is not answered within
-    C{timeout} seconds, unless bytes keep arriving: a pong may be behind a
-    large message that arrives slowly.
+    The keepalive of a set of options, shared by their connections: ping
+    the peer C{interval} seconds after the last ping was answered, and fail
+    the connection with 1011 if a ping is not answered within C{timeout}
+    seconds, unless bytes keep arriving (a pong may be behind a large
+    message that arrives slowly).
+
+    Nothing is kept per connection but its C{keepaliveTimer}: a short
+    connection costs one timer and no object.
     """
 
-    __slots__ = ("_connection", "_clock", "_interval", "_timeout", "_timer", "_sent")
+    __slots__ = ("interval", "timeout")
 
-    def __init__(
-        self,
-        connection: KeepaliveConnection,
-        clock: IReactorTime,
-        interval: float,
-        timeout: float | None,
-    ) -> None:
-        self._connection: KeepaliveConnection | None = connection
-        self._clock = clock
-        self._interval = interval
-        self._timeout = timeout
-        self._timer: IDelayedCall | None = clock.callLater(interval, self._ping)
-        self._sent = 0.0
+    def __init__(self, interval: float, timeout: float | None) -> None:
+        self.interval = interval
+        self.timeout = timeout
 
-    def stop(self) -> None:
-        """Cancel the timer and let go of the connection."""
-        timer, self._timer = self._timer, None
-        if timer is not None and timer.active():
+    def start(self, connection: KeepaliveConnection) -> None:
+        """Keep C{connection} alive from now on."""
+        connection.keepaliveTimer = connection.clock.callLater(
+            self.interval, _ping, self, connection
+        )
+
+    @staticmethod
+    def stop(connection: KeepaliveConnection) -> None:
+        """Cancel C{connection}'s timer."""
+        timer = connection.keepaliveTimer
+        if timer is not None:
+            connection.keepaliveTimer = None
             timer.cancel()
-        self._connection = None
 
-    def _ping(self) -> None:
-        self._timer = None
-        connection = self._connection
-        if connection is None or not connection.open:
-            return
-        self._sent = self._clock.seconds()
-        d = connection.ping()
-        if self._timeout is not None:
-            connection.readSincePing = False
-            self._timer = self._clock.callLater(self._timeout, self._timedOut)
-        d.addCallbacks(self._answered, _ignore)
 
-    def _answered(self, rtt: float) -> None:
-        timer = self._timer
-        if timer is not None and timer.active():
-            timer.cancel()
-        self._timer = None
-        connection = self._connection
-        if connection is not None and connection.open:
-            wait = max(0.0, self._interval - (self._clock.seconds() - self._sent))
-            self._timer = self._clock.callLater(wait, self._ping)
+# Module functions, not bound methods, in the timers: a bound method per
+# timer would cost 80 bytes per connection.
 
-    def _timedOut(self) -> None:
-        self._timer = None
-        connection = self._connection
-        if connection is None:
-            return
-        if connection.readSincePing and connection.open:
-            connection.readSincePing = False
-            self._timer = self._clock.callLater(self._timeout, self._timedOut)  # type: ignore[arg-type]
-            return
-        connection.failConnection(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+
+def _ping(keepalive: Keepalive, connection: KeepaliveConnection) -> None:
+    connection.keepaliveTimer = None
+    if not connection.open:
+        return
+    d = connection.ping()
+    timeout = keepalive.timeout
+    if timeout is not None:
+        connection.readSincePing = False
+        connection.keepaliveTimer = connection.clock.callLater(
+            timeout, _timedOut, keepalive, connection
+        )
+    d.addCallbacks(_answered, _ignore, callbackArgs=(keepalive, connection))
+
+
+def _answered(rtt: float, keepalive: Keepalive, connection: KeepaliveConnection) -> None:
+    Keepalive.stop(connection)  # the timeout's timer
+    if connection.open:
+        # The next ping, an interval after this one was sent.
+        connection.keepaliveTimer = connection.clock.callLater(
+            max(0.0, keepalive.interval - rtt), _ping, keepalive, connection
+        )
+
+
+def _timedOut(keepalive: Keepalive, connection: KeepaliveConnection) -> None:
+    connection.keepaliveTimer = None
+    if connection.readSincePing and connection.open:
+        connection.readSincePing = False
+        connection.keepaliveTimer = connection.clock.callLater(
+            keepalive.timeout,  # type: ignore[arg-type]
+            _timedOut,
+            keepalive,
+            connection,
+        )
+        return
+    connection.failConnection(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
 
 
 def _ignore(failure: Any) -> None:

@@ -13,6 +13,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from .extensions import ClientExtensionFactory, ServerExtensionFactory
 from .http import checkToken
+from .keepalive import Keepalive
 
 __all__ = ["Options", "OptionsKeywords"]
 
@@ -81,6 +82,9 @@ class Options:
         to keep memory low; pass a factory from
         L{txws.extensions.permessage_deflate} in C{extensions} to tune it.
         C{None} turns compression off.
+    @ivar keepalive: the L{Keepalive} that C{pingInterval} and
+        C{pingTimeout} make, shared by the connections; C{None} without
+        C{pingInterval}.
     @ivar reactor: the reactor (an L{IReactorTime} at least) used for timers;
         default the global reactor.
     """
@@ -93,6 +97,7 @@ class Options:
         "closeTimeout",
         "pingInterval",
         "pingTimeout",
+        "keepalive",
         "subprotocols",
         "extensions",
         "compression",
@@ -135,6 +140,7 @@ class Options:
         self.closeTimeout = closeTimeout
         self.pingInterval = pingInterval
         self.pingTimeout = pingTimeout
+        self.keepalive = Keepalive(pingInterval, pingTimeout) if pingInterval is not None else None
         if compression not in ("deflate", None):
             raise ValueError('compression must be "deflate" or None')
         self.subprotocols = list(subprotocols)

@@ -47,7 +47,7 @@ from .frames import (
 from .http import Request, Response, parseRequest, parseResponse
 from .inbox import Inbox, NextMessage
 from .interfaces import IWebSocket
-from .keepalive import Keepalive, Pings
+from .keepalive import Pings
 from .options import Options
 from .readgate import APPLICATION, CLOSED_GATE, QUEUE, WRITE, ReadGate
 from .writer import FrameWriter, PreparedMessage, setWriteLimit
@@ -81,6 +81,8 @@ class WebSocketProtocol(Protocol):
         waiting for them (L{txws.inbox.Inbox}).
     @ivar readSincePing: set whenever bytes arrive; the keepalive clears it
         when it pings (any bytes are a sign of life).
+    @ivar keepaliveTimer: the keepalive's pending timer
+        (L{txws.keepalive.Keepalive}), cancelled when the connection is gone.
     """
 
     # An ITCPTransport (or TLS), an IPushProducer and an IConsumer in practice;
@@ -96,7 +98,7 @@ class WebSocketProtocol(Protocol):
     __slots__ = (
         "options", "state", "_request", "_response", "_heads", "subprotocol",
         "extensions", "latency", "clock", "readSincePing", "_parser", "_writer",
-        "_gate", "_closing", "_assembler", "_keepalive", "_pings", "_producing",
+        "_gate", "_closing", "_assembler", "keepaliveTimer", "_pings", "_producing",
         "inbox", "_closeWaiters",
         # One timer: the opening handshake's, then the closing one's.
         "_timer",
@@ -122,7 +124,7 @@ class WebSocketProtocol(Protocol):
         self._gate: ReadGate | None = None
         self._closing: ClosingHandshake | None = None
         self._assembler: MessageAssembler | None = None
-        self._keepalive: Keepalive | None = None
+        self.keepaliveTimer: IDelayedCall | None = None
         self._pings: Pings | None = None
         self._producing = False
         self.inbox = Inbox()
@@ -489,9 +491,10 @@ class WebSocketProtocol(Protocol):
         if timer is not None:
             self._timer = None
             timer.cancel()
-        if self._keepalive is not None:
-            self._keepalive.stop()
-            self._keepalive = None
+        timer = self.keepaliveTimer
+        if timer is not None:
+            self.keepaliveTimer = None
+            timer.cancel()
         self._assembler = None
         if wasOpen:
             self.connectionClosed()
@@ -532,8 +535,8 @@ class WebSocketProtocol(Protocol):
             setWriteLimit(transport, options.writeLimit)
         transport.registerProducer(self, True)
         self._producing = True
-        if options.pingInterval is not None:
-            self._keepalive = Keepalive(self, self.clock, options.pingInterval, options.pingTimeout)
+        if options.keepalive is not None:
+            options.keepalive.start(self)
         self.handshakeDone()
         self.connectionOpen()
         # Frames that came with the handshake are read only now, once the

@@ -457,6 +457,7 @@ class TestOnTheWire:
         conn.receiveFrame(OP_BINARY, compressed(b"\x00" * 1001), rsv=RSV1)
         conn.assertClosing(1009)
 
+    @pytest.mark.slow
     def test_one_gibibyte_bomb_is_refused_in_bounded_memory(self):
         """A message inflating to 1 GiB: 1009 after inflating maxSize + 1 bytes."""
         c = zlib.compressobj(9, zlib.DEFLATED, -15)

@@ -553,6 +553,9 @@ class DeflateClientMachine(ProtocolMachine):
     deflate = True
 
 
+# Each machine runs many steps under hypothesis: seconds, not milliseconds.
+pytestmark = pytest.mark.slow
+
 TestServer = ServerMachine.TestCase
 TestServer.settings = SETTINGS
 TestClient = ClientMachine.TestCase

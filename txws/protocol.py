@@ -168,16 +168,19 @@ class WebSocketProtocol(Protocol):
 
     @property
     def closeCode(self) -> int | None:
-        closing = self._closing
-        if self.state is CLOSED or (closing is not None and closing.received is not None):
-            return self._closingHandshake().code
-        return None
+        closing = self._closeKnown()
+        return None if closing is None else closing.code
 
     @property
     def closeReason(self) -> str | None:
+        closing = self._closeKnown()
+        return None if closing is None else closing.reason
+
+    def _closeKnown(self) -> ClosingHandshake | None:
+        """The closing handshake, once the peer's close (or its absence) is known."""
         closing = self._closing
         if self.state is CLOSED or (closing is not None and closing.received is not None):
-            return self._closingHandshake().reason
+            return self._closingHandshake()
         return None
 
     @property

@@ -96,8 +96,8 @@ class WebSocketProtocol(Protocol):
     # Slots, not a __dict__: an idle connection should cost little.
     # fmt: off
     __slots__ = (
-        "options", "state", "_request", "_response", "_heads", "subprotocol",
-        "extensions", "latency", "clock", "readSincePing", "_parser", "_writer",
+        "options", "state", "_request", "_response", "subprotocol",
+        "extensions", "latency", "clock", "readSincePing", "parser", "_writer",
         "_gate", "_closing", "_assembler", "keepaliveTimer", "_pings", "_producing",
         "inbox", "_closeWaiters",
         # One timer: the opening handshake's, then the closing one's.
@@ -108,17 +108,14 @@ class WebSocketProtocol(Protocol):
     def __init__(self) -> None:
         self.options = self.defaultOptions
         self.state = CONNECTING
-        self._request: Request | None = None
-        self._response: Response | None = None
-        # The handshake's raw request and response heads, parsed again only
-        # if asked for: they cost far less memory than parsed objects.
-        self._heads: tuple[bytes, bytes] | None = None
+        self._request: Request | bytes | None = None
+        self._response: Response | bytes | None = None
         self.subprotocol: str | None = None
         self.extensions: Sequence[Extension] = ()
         self.latency = 0.0
         self.clock: Any = None
         self.readSincePing = False
-        self._parser: Parser | None = None
+        self.parser: Parser | None = None
         self._writer: FrameWriter | None = None
         # Created at the first pause: most connections never pause.
         self._gate: ReadGate | None = None
@@ -133,11 +130,16 @@ class WebSocketProtocol(Protocol):
 
     # -- State (IWebSocket's attributes) -------------------------------------
 
+    # The handshake's request and response are kept as their raw heads
+    # (keepHandshake) and parsed again only if asked for: bytes cost far
+    # less memory than parsed objects.
+
     @property
     def request(self) -> Request | None:
-        if self._request is None and self._heads is not None:
-            self._request = parseRequest(self._heads[0])
-        return self._request
+        request = self._request
+        if isinstance(request, bytes):
+            request = self._request = parseRequest(request)
+        return request
 
     @request.setter
     def request(self, value: Request | None) -> None:
@@ -145,9 +147,10 @@ class WebSocketProtocol(Protocol):
 
     @property
     def response(self) -> Response | None:
-        if self._response is None and self._heads is not None:
-            self._response = parseResponse(self._heads[1])
-        return self._response
+        response = self._response
+        if isinstance(response, bytes):
+            response = self._response = parseResponse(response)
+        return response
 
     @response.setter
     def response(self, value: Response | None) -> None:
@@ -155,8 +158,7 @@ class WebSocketProtocol(Protocol):
 
     def keepHandshake(self, request: bytes, response: bytes) -> None:
         """Keep the handshake as its raw heads and drop the parsed objects."""
-        self._heads = (request, response)
-        self._request = self._response = None
+        self._request, self._response = request, response
 
     @property
     def open(self) -> bool:
@@ -215,13 +217,14 @@ class WebSocketProtocol(Protocol):
         messages.append(message)
         maxQueue = self.options.maxQueue
         if maxQueue is not None and len(messages) >= maxQueue:
-            inbox.drained = self._queueDrained
-            self._pause(QUEUE)
+            gate = self._readGate()
+            inbox.drained = gate.queueDrained
+            gate.pause(QUEUE)
         # While a read is being parsed, waiting readers are woken once at its
         # end (or before a control frame), so that a handler reads the whole
         # batch without suspending between messages.
         if inbox.readers:
-            parser = self._parser
+            parser = self.parser
             if parser is None or not parser.parsing:
                 inbox.wake()
 
@@ -372,62 +375,38 @@ class WebSocketProtocol(Protocol):
             log.info("Closing handshake with {peer} timed out; aborting", peer=peer)
         self.transport.abortConnection()
 
-    # -- Read flow control -----------------------------------------------------
+    # -- Read flow control (txws.readgate) ----------------------------------
 
     def pauseReading(self) -> None:
-        self._pause(APPLICATION)
+        self._readGate().pause(APPLICATION)
 
     def resumeReading(self) -> None:
-        self._resume(APPLICATION)
+        if self._gate is not None:
+            self._gate.resume(APPLICATION)
 
-    def _queueDrained(self) -> None:
-        self._resume(QUEUE)
-
-    def _pause(self, reason: int) -> None:
+    def _readGate(self) -> ReadGate:
         gate = self._gate
         if gate is None:
-            gate = self._gate = ReadGate()
-        if gate.pause(reason) and self.transport is not None:
-            self.transport.pauseProducing()
-        if gate.holdsMessages and self._parser is not None:
-            self._parser.paused = True
-
-    def _resume(self, reason: int) -> None:
-        gate = self._gate
-        if gate is None or not gate.resume(reason):
-            return
-        if self.transport is not None:
-            self.transport.resumeProducing()
-        parser = self._parser
-        if parser is not None and parser.paused:
-            try:
-                parser.resume()
-            except Exception as e:
-                self._parseFailed(e)
-                return
-            inbox = self.inbox
-            if inbox.readers and inbox.messages:
-                inbox.wake()
+            gate = self._gate = ReadGate(self)
+        return gate
 
     def _stopInput(self) -> None:
         """Ignore everything the peer sends from now on."""
-        gate = self._gate
-        if gate is not None and gate.reasons and self.transport is not None:
-            # Read on, so that the peer closing TCP is seen; nothing is parsed.
-            self.transport.resumeProducing()
+        if self._gate is not None:
+            self._gate.close()
         self._gate = CLOSED_GATE
-        if self._parser is not None:
-            self._parser.stop()
+        if self.parser is not None:
+            self.parser.stop()
 
     # -- IPushProducer: the transport tells us to stop or resume writing -------
 
     def pauseProducing(self) -> None:
         if self._writer is not None and self._writer.pause():
-            self._pause(WRITE)
+            self._readGate().pause(WRITE)
 
     def resumeProducing(self) -> None:
         if self._writer is not None and self._writer.paused:
-            self._resume(WRITE)
+            self._readGate().resume(WRITE)
             self._writer.resume()
 
     def stopProducing(self) -> None:
@@ -463,7 +442,7 @@ class WebSocketProtocol(Protocol):
             self._timer = self.clock.callLater(timeout, self._timedOut)
 
     def dataReceived(self, data: bytes) -> None:
-        parser = self._parser
+        parser = self.parser
         if parser is None:
             self.handshakeDataReceived(data)
             return
@@ -471,7 +450,7 @@ class WebSocketProtocol(Protocol):
         try:
             parser.feed(data)
         except Exception as e:
-            self._parseFailed(e)
+            self.parseFailed(e)
             return
         inbox = self.inbox
         if inbox.readers and inbox.messages:
@@ -482,7 +461,7 @@ class WebSocketProtocol(Protocol):
         self.state = CLOSED
         inputOpen = self._gate is not CLOSED_GATE
         self._gate = CLOSED_GATE
-        parser = self._parser
+        parser = self.parser
         if parser is not None:
             if inputOpen:
                 parser.stop()
@@ -524,7 +503,7 @@ class WebSocketProtocol(Protocol):
         rsv = 0
         for extension in self.extensions:
             rsv |= extension.rsvBits
-        self._parser = Parser(
+        self.parser = Parser(
             self._frameReceived,
             requireMask=not self.isClient,
             maxSize=options.maxSize,
@@ -549,7 +528,7 @@ class WebSocketProtocol(Protocol):
 
     # -- Frames in ---------------------------------------------------------------
 
-    def _parseFailed(self, error: Exception) -> None:
+    def parseFailed(self, error: Exception) -> None:
         """Parsing raised: wake readers, then fail the connection."""
         if isinstance(error, ProtocolError):
             self.inbox.wake()

@@ -1,15 +1,21 @@
 """
 The one owner of every reason a connection stops reading from its peer.
 
-Pure: no I/O and no Twisted. The connection asks the gate, then acts: it
-pauses the transport when the first reason appears and resumes it when
-the last one goes, and holds its frame parser while a reason that is about
-messages (the queue, the application) stands.
+A L{ReadGate} pauses the connection's transport when the first reason
+appears and resumes it when the last one goes, and holds the frame parser
+while a reason that is about messages (the queue, the application)
+stands. It acts through the L{GatedConnection} seam, so its tests need no
+Twisted.
 """
 
 from __future__ import annotations
 
-__all__ = ["ReadGate", "CLOSED_GATE", "QUEUE", "WRITE", "APPLICATION"]
+from typing import Any, Protocol
+
+from .frames import Parser
+from .inbox import Inbox
+
+__all__ = ["ReadGate", "GatedConnection", "CLOSED_GATE", "QUEUE", "WRITE", "APPLICATION"]
 
 QUEUE = 1
 """Received messages wait unread: C{maxQueue} of them."""
@@ -25,52 +31,102 @@ its transport)."""
 _HOLDING = QUEUE | APPLICATION
 
 
+class GatedConnection(Protocol):
+    """What a L{ReadGate} acts on: a connection's transport, parser and inbox."""
+
+    @property
+    def transport(self) -> Any:
+        """An C{IPushProducer} (or C{None} once gone)."""
+
+    @property
+    def parser(self) -> Parser | None:
+        """The frame parser, once the connection is open."""
+
+    @property
+    def inbox(self) -> Inbox:
+        """Where delivered messages wait for readers."""
+
+    def parseFailed(self, error: Exception) -> None:
+        """Parsing the bytes held back raised C{error}."""
+
+
 class ReadGate:
     """
-    The reasons to pause reading that stand, as a set of bits.
+    The reasons to pause reading that stand, as a set of bits, and what
+    they do to the connection.
 
-    L{pause} and L{resume} answer whether the transport must now be paused
-    or resumed; L{close} ends it all (the input is closed: nothing is ever
-    resumed again).
+    @ivar reasons: the reasons that stand.
+    @ivar closed: the input is closed (L{close}): nothing is paused or
+        resumed again.
     """
 
-    __slots__ = ("reasons", "closed")
+    __slots__ = ("reasons", "closed", "connection")
 
-    def __init__(self) -> None:
+    def __init__(self, connection: GatedConnection | None) -> None:
         self.reasons = 0
         self.closed = False
+        self.connection = connection
 
-    def pause(self, reason: int) -> bool:
-        """Add C{reason}; whether it is the first (pause the transport)."""
+    def pause(self, reason: int) -> None:
+        """Add C{reason}: the first one pauses the transport."""
         if self.closed or self.reasons & reason:
-            return False
+            return
         first = not self.reasons
         self.reasons |= reason
-        return first
+        connection = self.connection
+        assert connection is not None
+        if first and connection.transport is not None:
+            connection.transport.pauseProducing()
+        parser = connection.parser
+        if reason & _HOLDING and parser is not None:
+            parser.paused = True
 
-    def resume(self, reason: int) -> bool:
-        """Drop C{reason}; whether none is left (resume the transport)."""
+    def resume(self, reason: int) -> None:
+        """
+        Drop C{reason}: once none is left, resume the transport, then parse
+        what the parser held back and hand it to waiting readers.
+        """
         if not self.reasons & reason:
-            return False
+            return
         self.reasons &= ~reason
-        return not self.reasons and not self.closed
+        connection = self.connection
+        if self.reasons or self.closed or connection is None:
+            return
+        if connection.transport is not None:
+            connection.transport.resumeProducing()
+        parser = connection.parser
+        if parser is not None and parser.paused:
+            try:
+                parser.resume()
+            except Exception as e:
+                connection.parseFailed(e)
+                return
+            inbox = connection.inbox
+            if inbox.readers and inbox.messages:
+                inbox.wake()
+
+    def queueDrained(self) -> None:
+        """The readers took enough messages (L{Inbox.drained <txws.inbox.Inbox>})."""
+        self.resume(QUEUE)
 
     def holds(self, reason: int) -> bool:
         """Whether C{reason} stands."""
         return bool(self.reasons & reason)
 
-    @property
-    def holdsMessages(self) -> bool:
-        """Whether the parser must stop delivering messages too."""
-        return bool(self.reasons & _HOLDING)
-
     def close(self) -> None:
-        """The input is closed: no reason to pause or resume is left."""
+        """
+        The input is closed: resume a paused transport (so that the peer
+        closing TCP is seen; nothing more is parsed), and never pause again.
+        """
+        connection = self.connection
+        if self.reasons and connection is not None and connection.transport is not None:
+            connection.transport.resumeProducing()
         self.closed = True
         self.reasons = 0
+        self.connection = None
 
 
-CLOSED_GATE = ReadGate()
+CLOSED_GATE = ReadGate(None)
 """A closed gate: it never changes again, so closed connections share it
 (and an open one that never paused has none)."""
 CLOSED_GATE.close()

@@ -43,32 +43,6 @@ def test_exception_tree():
     assert txws.InvalidUTF8.closeCode == 1007
 
 
-def test_codec_has_no_twisted_imports():
-    import ast
-    from pathlib import Path
-
-    root = Path(txws.__file__).parent
-    for name in [
-        "frames.py",
-        "handshake.py",
-        "http.py",
-        "uri.py",
-        "exceptions.py",
-        "grammar.py",
-        "closing.py",
-        "assembly.py",
-        "readgate.py",
-        "extensions/__init__.py",
-        "extensions/permessage_deflate.py",
-    ]:
-        tree = ast.parse((root / name).read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                assert not any(a.name.startswith("twisted") for a in node.names), name
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                assert not node.module.startswith("twisted"), name
-
-
 def test_protocolProvidesIWebSocket():
     """The documented interface and the class agree, methods and attributes."""
     from zope.interface.verify import verifyClass, verifyObject

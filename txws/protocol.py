@@ -2,10 +2,10 @@
 One WebSocket connection after the opening handshake: RFC 6455, sections 5
 to 7, on a Twisted transport.
 
-L{WebSocketProtocol} holds the connection's state, provides
-L{IWebSocket <txws.interfaces.IWebSocket>} (where its public API is
-documented), and keeps the path of a whole, plain message short. Its
-collaborators do the rest: L{txws.inbox} (messages waiting to be read),
+L{WebSocketProtocol} provides L{IWebSocket <txws.interfaces.IWebSocket>}
+(where its public API is documented) and keeps the path of a whole, plain
+message short. Its fields are declared in L{txws.state}, its base class;
+its collaborators do the rest: L{txws.inbox} (messages waiting to be read),
 L{txws.writer} (frames out, backpressure), L{txws.assembly} (fragmented and
 compressed messages), L{txws.closing} (the closing handshake's decisions),
 L{txws.readgate} (why reading is paused) and L{txws.keepalive} (pings). The
@@ -15,14 +15,11 @@ docs/design.md maps it all.
 
 from __future__ import annotations
 
-import enum
 from collections import deque
-from collections.abc import AsyncIterable, Iterable, Sequence
-from typing import Any
+from collections.abc import AsyncIterable, Iterable
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IDelayedCall, IPushProducer
-from twisted.internet.protocol import Protocol
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -31,7 +28,6 @@ from ._log import peerText
 from .assembly import MessageAssembler
 from .closing import ClosingHandshake
 from .exceptions import ConnectionClosed, InvalidUTF8, ProtocolError
-from .extensions import Extension
 from .frames import (
     OP_BINARY,
     OP_CLOSE,
@@ -44,159 +40,30 @@ from .frames import (
     controlPayload,
     isSendableCloseCode,
 )
-from .http import Request, Response, parseRequest, parseResponse
-from .inbox import Inbox, NextMessage
+from .inbox import NextMessage
 from .interfaces import IWebSocket
 from .keepalive import Pings
 from .options import Options
 from .readgate import APPLICATION, CLOSED_GATE, QUEUE, WRITE, ReadGate
+from .state import CLOSED, CLOSING, CONNECTING, OPEN, ConnectionState, State
 from .writer import FrameWriter, PreparedMessage, setWriteLimit
 
-__all__ = ["State", "Options", "WebSocketProtocol"]
+__all__ = ["State", "Options", "WebSocketProtocol", "CONNECTING", "OPEN", "CLOSING", "CLOSED"]
 
 log = Logger()
 
 Message = str | bytes
 
 
-class State(enum.IntEnum):
-    """The state of a connection (RFC 6455, 4 and 7)."""
-
-    CONNECTING = 0
-    OPEN = 1
-    CLOSING = 2
-    CLOSED = 3
-
-
-CONNECTING, OPEN, CLOSING, CLOSED = State
-
-
 @implementer(IPushProducer, IWebSocket)
-class WebSocketProtocol(Protocol):
+class WebSocketProtocol(ConnectionState):
     """
     A WebSocket connection: the common part of the server and the client.
-    Its public API is L{IWebSocket <txws.interfaces.IWebSocket>}.
-
-    @ivar inbox: the messages received and not yet read, and the readers
-        waiting for them (L{txws.inbox.Inbox}).
-    @ivar readSincePing: set whenever bytes arrive; the keepalive clears it
-        when it pings (any bytes are a sign of life).
-    @ivar keepaliveTimer: the keepalive's pending timer
-        (L{txws.keepalive.Keepalive}), cancelled when the connection is gone.
+    Its public API is L{IWebSocket <txws.interfaces.IWebSocket>}; its
+    fields, and the attributes of that API, are L{ConnectionState}'s.
     """
 
-    # An ITCPTransport (or TLS), an IPushProducer and an IConsumer in practice;
-    # Protocol declares it as an optional ITransport, which says too little.
-    transport: Any
-
-    isClient = False
-    defaultOptions = Options()
-    """The options of a protocol that no factory configured."""
-
-    # Slots, not a __dict__: an idle connection should cost little.
-    # fmt: off
-    __slots__ = (
-        "options", "state", "_request", "_response", "subprotocol",
-        "extensions", "latency", "clock", "readSincePing", "parser", "_writer",
-        "_gate", "_closing", "_assembler", "keepaliveTimer", "_pings", "_producing",
-        "inbox", "_closeWaiters",
-        # One timer: the opening handshake's, then the closing one's.
-        "_timer",
-    )
-    # fmt: on
-
-    def __init__(self) -> None:
-        self.options = self.defaultOptions
-        self.state = CONNECTING
-        self._request: Request | bytes | None = None
-        self._response: Response | bytes | None = None
-        self.subprotocol: str | None = None
-        self.extensions: Sequence[Extension] = ()
-        self.latency = 0.0
-        self.clock: Any = None
-        self.readSincePing = False
-        self.parser: Parser | None = None
-        self._writer: FrameWriter | None = None
-        # Created at the first pause: most connections never pause.
-        self._gate: ReadGate | None = None
-        self._closing: ClosingHandshake | None = None
-        self._assembler: MessageAssembler | None = None
-        self.keepaliveTimer: IDelayedCall | None = None
-        self._pings: Pings | None = None
-        self._producing = False
-        self.inbox = Inbox()
-        self._timer: IDelayedCall | None = None
-        self._closeWaiters: list[defer.Deferred[None]] = []
-
-    # -- State (IWebSocket's attributes) -------------------------------------
-
-    # The handshake's request and response are kept as their raw heads
-    # (keepHandshake) and parsed again only if asked for: bytes cost far
-    # less memory than parsed objects.
-
-    @property
-    def request(self) -> Request | None:
-        request = self._request
-        if isinstance(request, bytes):
-            request = self._request = parseRequest(request)
-        return request
-
-    @request.setter
-    def request(self, value: Request | None) -> None:
-        self._request = value
-
-    @property
-    def response(self) -> Response | None:
-        response = self._response
-        if isinstance(response, bytes):
-            response = self._response = parseResponse(response)
-        return response
-
-    @response.setter
-    def response(self, value: Response | None) -> None:
-        self._response = value
-
-    def keepHandshake(self, request: bytes, response: bytes) -> None:
-        """Keep the handshake as its raw heads and drop the parsed objects."""
-        self._request, self._response = request, response
-
-    @property
-    def open(self) -> bool:
-        return self.state is OPEN
-
-    @property
-    def closed(self) -> bool:
-        return self.state is CLOSED
-
-    @property
-    def closeCode(self) -> int | None:
-        closing = self._closeKnown()
-        return None if closing is None else closing.code
-
-    @property
-    def closeReason(self) -> str | None:
-        closing = self._closeKnown()
-        return None if closing is None else closing.reason
-
-    def _closeKnown(self) -> ClosingHandshake | None:
-        """The closing handshake, once the peer's close (or its absence) is known."""
-        closing = self._closing
-        if self.state is CLOSED or (closing is not None and closing.received is not None):
-            return self._closingHandshake()
-        return None
-
-    @property
-    def pendingMessages(self) -> int:
-        messages = self.inbox.messages
-        return len(messages) if messages is not None else 0
-
-    @property
-    def localAddress(self) -> Any:
-        return self.transport.getHost() if self.transport else None
-
-    @property
-    def remoteAddress(self) -> Any:
-        return self.transport.getPeer() if self.transport else None
+    __slots__ = ()
 
     # -- Receiving -------------------------------------------------------------
 
@@ -331,12 +198,6 @@ class WebSocketProtocol(Protocol):
             self.transport.unregisterProducer()
         self.transport.loseConnection()
         self._startTimer(self.options.closeTimeout)
-
-    def _closingHandshake(self) -> ClosingHandshake:
-        closing = self._closing
-        if closing is None:
-            closing = self._closing = ClosingHandshake(self.isClient)
-        return closing
 
     def _closedError(self) -> ConnectionClosed:
         return self._closingHandshake().error()

@@ -10,10 +10,11 @@ Twisted.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .frames import Parser
-from .inbox import Inbox
+if TYPE_CHECKING:
+    from .frames import Parser
+    from .inbox import Inbox
 
 __all__ = ["ReadGate", "GatedConnection", "CLOSED_GATE", "QUEUE", "WRITE", "APPLICATION"]
 

@@ -26,11 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -189,56 +187,31 @@ def countCalls(only: list[str], callbackClass: type | None = None) -> dict[str, 
     return results
 
 
-def shareSpeedups(root: Path, other: Path) -> None:
-    """
-    Give the other tree this tree's compiled C accelerator when its C source
-    is the same, so that both sides mask alike; say so when it cannot.
-    """
-    mine, theirs = root / "txws" / "_speedups.c", other / "txws" / "_speedups.c"
-    built = sorted((root / "txws").glob("_speedups*.so"))
-    if not built:
-        print("note: no compiled accelerator here; both trees run pure Python", file=sys.stderr)
-        return
-    if not theirs.exists() or theirs.read_bytes() != mine.read_bytes():
-        sys.exit("the other tree's _speedups.c differs: build it there first")
-    for path in built:
-        shutil.copy2(path, other / "txws" / path.name)
-
-
 def paired(against: str, only: list[str], rounds: int, repeats: int) -> None:
     """This tree and revision C{against}, in turns, in fresh processes."""
+    from worktree import otherTree  # beside this file
+
     root = HERE.parent
-    with tempfile.TemporaryDirectory() as tmp:
-        other = Path(tmp) / "other"
-        subprocess.run(
-            ["git", "-C", str(root), "worktree", "add", "--detach", "-q", str(other), against],
-            check=True,
-        )
-        try:
-            shareSpeedups(root, other)
-            runs: dict[str, list[dict]] = {"this": [], against: []}
-            for _ in range(repeats):
-                for label, tree in (("this", root), (against, other)):
-                    out = subprocess.run(
-                        [
-                            sys.executable,
-                            str(Path(__file__)),
-                            "--json",
-                            "--rounds",
-                            str(rounds),
-                            "--only",
-                            ",".join(only),
-                        ],
-                        env={**os.environ, "PYTHONPATH": str(tree)},
-                        check=True,
-                        capture_output=True,
-                        text=True,
-                    ).stdout
-                    runs[label].append(json.loads(out))
-        finally:
-            subprocess.run(
-                ["git", "-C", str(root), "worktree", "remove", "--force", str(other)], check=True
-            )
+    runs: dict[str, list[dict]] = {"this": [], against: []}
+    with otherTree(against) as other:
+        for _ in range(repeats):
+            for label, tree in (("this", root), (against, other)):
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        str(Path(__file__)),
+                        "--json",
+                        "--rounds",
+                        str(rounds),
+                        "--only",
+                        ",".join(only),
+                    ],
+                    env={**os.environ, "PYTHONPATH": str(tree)},
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                runs[label].append(json.loads(out))
     print(f"| workload | this (µs) | {against} (µs) | this / {against} |")
     print("|---|---:|---:|---:|")
     for name in only:

@@ -210,12 +210,20 @@ WORKLOADS = {
 IDLE = "idle memory per connection"
 
 
+# Where each other revision's tree is checked out (--against): a server named
+# "txws@REV" is that revision's bench/servers.py running "txws" on its txws.
+OTHER_TREES: dict[str, Path] = {}
+
+
 def startServer(kind: str) -> tuple[subprocess.Popen, int]:
     port = freePort()
+    kind, _, revision = kind.partition("@")
+    tree = OTHER_TREES[revision] if revision else HERE.parent
     process = subprocess.Popen(
-        [sys.executable, str(HERE / "servers.py"), kind, str(port)],
+        [sys.executable, str(tree / "bench" / "servers.py"), kind, str(port)],
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PYTHONPATH": str(tree)},
     )
     line = process.stdout.readline()
     if line.strip() != "ready":
@@ -286,8 +294,45 @@ def main() -> None:
     parser.add_argument(
         "--workloads", help="comma-separated words that pick workloads by name, e.g. handshake,idle"
     )
+    parser.add_argument(
+        "--against",
+        help="a git revision whose txws servers run beside this tree's, paired by repeat",
+    )
     args = parser.parse_args()
-    servers = args.only.split(",") if args.only else SERVERS
+    servers = args.only.split(",") if args.only else list(SERVERS)
+    if args.against:
+        from worktree import otherTree  # beside this file
+
+        with otherTree(args.against) as other:
+            OTHER_TREES[args.against] = other
+            mine = [s for s in servers if s.startswith("txws")]
+            servers += [f"{s}@{args.against}" for s in mine]
+            summary = runAll(args, servers)
+        writeReport(summary, servers, save=False)
+        print(f"\nThis tree / {args.against}, median of the paired ratios (min-max):\n")
+        print("| workload | " + " | ".join(mine) + " |")
+        print("|---|" + "---:|" * len(mine))
+        for workload, runs in summary["runs"].items():
+            cells = []
+            for server in mine:
+                ratios = pairedRatios(runs.get(server), runs.get(f"{server}@{args.against}"))
+                cells.append(
+                    f"{statistics.median(ratios):.3f} ({min(ratios):.2f}-{max(ratios):.2f})"
+                    if ratios
+                    else "-"
+                )
+            print(f"| {workload} | " + " | ".join(cells) + " |")
+        return
+    summary = runAll(args, servers)
+    # A partial run (--only, --workloads) prints its table but keeps the saved results.
+    save = not (args.only or args.workloads)
+    if save:
+        (HERE / "results.json").write_text(json.dumps(summary, indent=1))
+    writeReport(summary, servers, save)
+
+
+def runAll(args: argparse.Namespace, servers: list[str]) -> dict:
+    """Every workload on every server, interleaved and repeated: the summary."""
     scale = 0.1 if args.quick else 1.0
     workloads = list(WORKLOADS) + [IDLE]
     if args.workloads:
@@ -334,18 +379,19 @@ def main() -> None:
         "runs": results,
         "generator": generator,
     }
-    # A partial run (--only, --workloads) prints its table but keeps the saved results.
-    save = not (args.only or args.workloads)
-    if save:
-        (HERE / "results.json").write_text(json.dumps(summary, indent=1))
-    writeReport(summary, servers, save)
+    return summary
+
+
+def pairedRatios(top: list | None, bottom: list | None) -> list[float]:
+    """top/bottom in each repeat where both ran."""
+    if not top or not bottom:
+        return []
+    return [a / b for a, b in zip(top, bottom) if a is not None and b]
 
 
 def pairedRatio(top: list | None, bottom: list | None) -> float | None:
     """The median of top/bottom over the repeats where both ran."""
-    if not top or not bottom:
-        return None
-    ratios = [a / b for a, b in zip(top, bottom) if a is not None and b]
+    ratios = pairedRatios(top, bottom)
     return statistics.median(ratios) if ratios else None
 
 

@@ -48,6 +48,10 @@ def browser(profile: Path):
 
 
 def test_two_browsers_chat(tmp_path):
+    """
+    The chat example between two real Chromiums: both see each other join, and a message typed
+    by one appears in the other's log.
+    """
     port = freePort()
     server = startTwistd(
         "--handler",

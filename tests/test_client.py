@@ -27,6 +27,10 @@ from .helpers import (
 
 
 def test_request():
+    """
+    Every option the client is given shows in its request: host, origin, subprotocols, extra
+    headers, user agent, credentials from the URI, the deflate offer.
+    """
     conn = clientConnection(
         "ws://user:pw@example.com:8080/path?q=1",
         origin="https://o",
@@ -57,6 +61,7 @@ def test_default_user_agent():
 
 
 def test_accepted():
+    """A valid 101 fires the handshake Deferred with the open protocol, which keeps the response."""
     conn = clientConnection()
     conn.receive(acceptResponse(sentRequest(conn)))
     protocol = successResultOf(conn.factory.handshake)
@@ -97,6 +102,7 @@ def test_refused_with_status_and_body():
 
 
 def test_garbage_response():
+    """A peer that is not HTTP at all fails the handshake with InvalidMessage."""
     conn = clientConnection()
     sentRequest(conn)
     conn.receive(b"SSH-2.0-OpenSSH\r\n\r\n")
@@ -104,6 +110,7 @@ def test_garbage_response():
 
 
 def test_endless_response_head():
+    """A response head that never ends is refused once it passes the head limit, not buffered."""
     conn = clientConnection()
     sentRequest(conn)
     conn.receive(b"HTTP/1.1 101 OK\r\n" + b"X: y\r\n" * 20000)
@@ -182,6 +189,7 @@ class TestOptionsCheckedBeforeConnecting:
     @pytest.mark.parametrize("value", BAD_VALUES)
     @pytest.mark.parametrize("option", ["origin", "userAgentHeader"])
     def test_header_values(self, option, value):
+        """A header value with CR, LF or NUL is refused by the factory, naming the option."""
         from txws.client import WebSocketClientFactory
 
         with pytest.raises(ValueError, match=option):
@@ -200,6 +208,7 @@ class TestOptionsCheckedBeforeConnecting:
         ],
     )
     def test_additional_headers(self, headers):
+        """Bad additionalHeaders are refused by connect() before any connection attempt."""
         from twisted.internet.testing import MemoryReactorClock
 
         import txws
@@ -211,6 +220,10 @@ class TestOptionsCheckedBeforeConnecting:
 
     @pytest.mark.parametrize("subprotocols", [["chat, evil"], ["a b"], ["a\r\nX: y"], [""]])
     def test_subprotocols(self, subprotocols):
+        """
+        Subprotocols that are not tokens are refused by connect() before any connection
+        attempt.
+        """
         from twisted.internet.testing import MemoryReactorClock
 
         import txws
@@ -297,6 +310,10 @@ class TestRedirectsKeepToTheEndpoint:
         assert reactor.tcpClients == []
 
     def test_redirect_endpoint_chooses(self):
+        """
+        With redirectEndpoint, a redirect goes to the endpoint it returns for the new URI,
+        never to the reactor directly.
+        """
         from twisted.internet.testing import MemoryReactorClock
 
         import txws

@@ -40,6 +40,10 @@ class TestServerNegotiation:
     """7.1: the server's acceptance rules."""
 
     def test_default_offer(self):
+        """
+        A bare offer is accepted with the server's default 12-bit window announced; the
+        client keeps its 15.
+        """
         header, ext = negotiate("permessage-deflate")
         assert header == "permessage-deflate; server_max_window_bits=12"
         assert (ext.localMaxWindowBits, ext.remoteMaxWindowBits) == (12, 15)
@@ -131,6 +135,10 @@ class TestServerNegotiation:
 
 class TestClientNegotiation:
     def test_offer(self):
+        """
+        The client's offer for its default and for configured parameters, in the order the
+        parameters are written.
+        """
         assert offerClient([CLIENT()]) == (
             "permessage-deflate; client_no_context_takeover; client_max_window_bits"
         )
@@ -155,6 +163,10 @@ class TestClientNegotiation:
         return ext
 
     def test_plain_response(self):
+        """
+        An answer with no parameters: our default window for compressing, the full window
+        for inflating.
+        """
         ext = self.accept("permessage-deflate", clientNoContextTakeover=False)
         assert (ext.localMaxWindowBits, ext.remoteMaxWindowBits) == (12, 15)
         assert not ext.localNoContextTakeover
@@ -165,6 +177,7 @@ class TestClientNegotiation:
         assert self.accept("permessage-deflate").localNoContextTakeover
 
     def test_server_limits(self):
+        """Every limit the server answers with is applied to the right direction."""
         ext = self.accept(
             "permessage-deflate; server_max_window_bits=9; "
             "client_max_window_bits=10; client_no_context_takeover; "
@@ -245,6 +258,10 @@ class TestCompression:
             assert roundTrip(a, b, [message]) == message
 
     def test_tail_removed(self):
+        """
+        Compressed messages are sent without the 00 00 ff ff tail (RFC 7692, 7.2.1), which
+        the receiver appends back.
+        """
         a, _ = pair()
         rsv, data = a.encode(b"hello hello hello", start=True, end=True)
         assert not data.endswith(b"\x00\x00\xff\xff")
@@ -311,6 +328,10 @@ class TestCompression:
         assert roundTrip(a, b, [message]) == message
 
     def test_min_size(self):
+        """
+        Messages shorter than minSize go uncompressed (RSV1 clear); longer ones are
+        compressed.
+        """
         a = PerMessageDeflate(
             remoteNoContextTakeover=False,
             localNoContextTakeover=False,
@@ -366,6 +387,7 @@ def compressed(data: bytes, wbits: int = 15) -> bytes:
 
 class TestOnTheWire:
     def test_default_server_negotiates(self):
+        """The default server accepts a client's offer and answers with both window sizes."""
         conn = serverConnection()
         conn.receive(
             request(

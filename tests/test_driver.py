@@ -25,6 +25,11 @@ def _yieldValue(value):
 
 class TestLikeFromCoroutine:
     def test_result(self):
+        """
+        A handler's return value is the result of its Deferred, as with
+        Deferred.fromCoroutine.
+        """
+
         async def handler():
             return 7
 
@@ -191,8 +196,11 @@ class TestNextMessage:
         assert successResultOf(conn.protocol.handlerResult) is None
 
     def test_under_another_driver(self):
-        # Deferred.fromCoroutine sends back what is not a Deferred: the wait
-        # falls back to one, and so do later waits on that connection.
+        """
+        Under Deferred.fromCoroutine (not txws's driver), async for still works: what is not
+        a Deferred is sent back, so the wait falls back to one, and so do later waits on
+        that connection.
+        """
         received = []
 
         async def inner(ws):

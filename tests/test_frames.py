@@ -93,6 +93,7 @@ class TestMasking:
         assert mask(b"Hello", b"\x37\xfa\x21\x3d") == b"\x7f\x9f\x4d\x51\x58"
 
     def test_involution(self, mask):
+        """Masking twice with the same key gives the data back."""
         data = os.urandom(1000)
         key = os.urandom(4)
         assert mask(mask(data, key), key) == data
@@ -146,6 +147,7 @@ class TestRoundTrip:
     @pytest.mark.parametrize("opcode", KINDS)
     @pytest.mark.parametrize("masked", [False, True])
     def test_every_kind(self, opcode, masked):
+        """A frame of each opcode, masked or not, parses back to itself."""
         payload = b"\x03\xe8bye" if opcode == Opcode.CLOSE else b"payload"
         frame = Frame(opcode, payload)
         assert parseFrames(frame.serialize(mask=masked), requireMask=masked) == [frame]
@@ -302,6 +304,10 @@ class TestStreaming:
         assert events[1:] == [(Opcode.BINARY, True, 0, payload)]
 
     def test_pause_and_resume(self):
+        """
+        Setting paused from the callback stops after that frame; bytes fed meanwhile are
+        kept, and each resume goes on with them.
+        """
         events = []
         parser = Parser(
             lambda *a: (events.append(a), setattr(parser, "paused", True)), requireMask=False

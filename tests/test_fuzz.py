@@ -96,6 +96,10 @@ def frameBytes(draw) -> bytes:
     stream=b"\x81\xfe\x00\x05\x00\x00\x00\x00hello", chunks=[], requireMask=True, deflate=False
 )
 def test_frame_parser(stream, chunks, requireMask, deflate):
+    """
+    Any bytes, cut anywhere, give only valid frames within the limits, or a ProtocolError: never
+    another exception.
+    """
     maxSize = 512
     messageSize = 0
 
@@ -187,6 +191,7 @@ def requestHead(draw) -> bytes:
 @given(head=requestHead().flatmap(mutated))
 @FUZZ
 def test_request_head(head):
+    """Any request head is accepted or refused with an HTTP error status; nothing else escapes."""
     try:
         checkRequest(parseRequest(head))
     except InvalidHandshake as e:
@@ -196,8 +201,10 @@ def test_request_head(head):
 @given(head=requestHead().flatmap(mutated), chunks=st.lists(st.integers(1, 64), max_size=8))
 @FUZZ
 def test_server_answers_every_head(head, chunks):
-    # The whole server side: it upgrades or answers with an HTTP error, and
-    # nothing escapes into the reactor.
+    """
+    The whole server side, on any head cut anywhere: it upgrades or answers with an HTTP error
+    and closes, and nothing escapes into the reactor.
+    """
     conn = serverConnection(None)
     at = 0
     for size in chunks + [len(head)]:
@@ -227,6 +234,7 @@ def test_server_answers_every_head(head, chunks):
 )
 @FUZZ
 def test_response_head(head):
+    """Any response head is accepted or refused with InvalidHandshake; nothing else escapes."""
     try:
         checkResponse(parseResponse(head), generateKey())
     except InvalidHandshake:
@@ -264,6 +272,10 @@ def extensionValue(draw) -> str:
 @given(value=extensionValue().map(str.encode).flatmap(mutated))
 @FUZZ
 def test_deflate_negotiation(value):
+    """
+    Any extension header is negotiated or refused by both sides, and what a server agrees to, it
+    can parse again.
+    """
     text = value.decode("latin-1")
     client = ClientPerMessageDeflateFactory()
     try:

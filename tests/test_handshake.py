@@ -56,6 +56,7 @@ class TestServerSide:
         return checkRequest(parseRequest(raw))
 
     def test_valid(self):
+        """A valid request gives back its key."""
         assert self.check(request()) == KEY
 
     def test_case_and_lists_in_tokens(self):
@@ -115,6 +116,10 @@ class TestServerSide:
         assert response.headers.get("Content-Length") == str(len(response.body))
 
     def test_origin(self):
+        """
+        Origins: any when none are configured, only the listed ones otherwise (403), and
+        None allowing a request without Origin.
+        """
         h = Headers([("Origin", "https://good")])
         assert checkOrigin(h, None) == "https://good"
         assert checkOrigin(h, ["https://good"]) == "https://good"
@@ -130,6 +135,7 @@ class TestServerSide:
         assert selectSubprotocol(["c"], ["a"]) is None
 
     def test_response(self):
+        """The 101 response carries the accept key, the chosen subprotocol and the Server header."""
         response = buildResponse(KEY, "chat", "ext", "srv")
         assert response.status == 101
         assert response.headers.get("Sec-WebSocket-Accept") == acceptKey(KEY)
@@ -176,6 +182,10 @@ class TestClientSide:
     """4.1. Client Requirements"""
 
     def test_request(self):
+        """
+        The client's request carries every option, with the URI's credentials as Basic
+        authorization, and passes the server's checks.
+        """
         uri = parseURI("ws://user:pa%20ss@example.com:8000/chat?a=b")
         req = buildRequest(
             uri,
@@ -203,9 +213,11 @@ class TestClientSide:
         return r
 
     def test_valid(self):
+        """A valid 101 response for our key passes."""
         assert checkResponse(self.response(), KEY) is None
 
     def test_status(self):
+        """A status other than 101 is InvalidStatus, with the response attached."""
         with pytest.raises(InvalidStatus) as e:
             checkResponse(Response(403), KEY)
         assert e.value.response.status == 403
@@ -236,11 +248,16 @@ class TestClientSide:
 
 class TestHeaderSyntax:
     def test_tokens(self):
+        """Token lists: split on commas, empty items skipped, anything not a token refused."""
         assert parseTokens(["a, b", " ,c"], "X") == ["a", "b", "c"]
         with pytest.raises(InvalidHeader):
             parseTokens(["a b"], "X")
 
     def test_extensions(self):
+        """
+        Extension headers parse into names and parameters (quoted values unquoted) and
+        serialize back to the same.
+        """
         value = (
             "permessage-deflate; client_max_window_bits, "
             'permessage-deflate; server_max_window_bits="10", x-foo'

@@ -30,6 +30,7 @@ def loadHarness():
 
 @pytest.mark.parametrize("workload", sorted(BUDGETS))
 def test_callsPerMessage(workload: str) -> None:
+    """The hot-path rule: Python calls per message stay within the budget (see BUDGETS)."""
     calls = loadHarness().countCalls([workload])[workload]
     assert calls <= BUDGETS[workload], (
         f"{workload}: {calls:.2f} Python calls per message, budget {BUDGETS[workload]}"

@@ -35,6 +35,10 @@ class TestHTTP:
         assert parseRequest(req.serialize()) == req
 
     def test_headers_multiple(self):
+        """
+        Header names are case-insensitive; get() refuses a repeated header, set() replaces
+        every value.
+        """
         h = Headers([("A", "1"), ("a", "2")])
         assert h.getAll("A") == ["1", "2"]
         with pytest.raises(ValueError):
@@ -65,6 +69,10 @@ class TestHTTP:
         assert e.value.status == status
 
     def test_incomplete_head_limits(self):
+        """
+        An incomplete head is refused as soon as its request line (414) or the whole head
+        (431) is over the limit.
+        """
         with pytest.raises(InvalidMessage) as e:
             checkIncomplete(b"GET /" + b"a" * (MAX_LINE + 10))
         assert e.value.status == 414

@@ -41,6 +41,10 @@ async def txwsEcho(ws):
 class TestWebsocketsClientAgainstTxwsServer:
     @pytest_twisted.ensureDeferred
     async def test_messages(self):
+        """
+        The websockets client's messages, fragments, ping and close, against a txws echo
+        server.
+        """
         port, url = await serveOn(txwsEcho, maxSize=2**21)
 
         def client():
@@ -111,6 +115,11 @@ class TestWebsocketsClientAgainstTxwsServer:
 
     @pytest_twisted.ensureDeferred
     async def test_subprotocol(self):
+        """
+        The server's preference among the offered subprotocols wins, as the websockets
+        client sees it.
+        """
+
         async def handler(ws):
             await ws.send(ws.subprotocol)
 
@@ -179,6 +188,10 @@ def wsServer():
 class TestTxwsClientAgainstWebsocketsServer:
     @pytest_twisted.ensureDeferred
     async def test_messages(self, wsServer):
+        """
+        txws's client: messages, fragments from an iterator and an async iterator, ping and
+        close, against a websockets echo server.
+        """
         ws = await within(txws.connect(wsServer.url("/echo"), maxSize=2**21))
         for message in MESSAGES:
             await within(ws.send(message))

@@ -24,6 +24,11 @@ async def echo(ws):
 class TestCommandLine:
     @pytest_twisted.ensureDeferred
     async def test_interactive_client(self):
+        """
+        python -m txws URI: lines typed are sent, text and binary messages are shown, and
+        the server's close code is reported.
+        """
+
         async def greeter(ws):
             await ws.send(b"\x00\x01\x02")
             async for message in ws:

@@ -98,6 +98,10 @@ class TestTwistedInternals:
 
 class TestResource:
     def test_upgradeAndEcho(self) -> None:
+        """
+        A Site request to the resource upgrades to 101, the channel hands the transport
+        over, and frames are echoed.
+        """
         channel, transport = siteConnection(echoResource(compression=None))
         channel.dataReceived(request("/ws"))
         head, rest = splitResponse(transport.value())
@@ -137,6 +141,10 @@ class TestResource:
         assert body == b"no\n"
 
     def test_factoryConnections(self) -> None:
+        """
+        Connections through the resource are in its factory's connections while open, and
+        leave it when gone.
+        """
         resource = echoResource(compression=None)
         channel, transport = siteConnection(resource)
         channel.dataReceived(request("/ws"))

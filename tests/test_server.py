@@ -23,6 +23,10 @@ def answer(conn: Connection) -> Response:
 
 class TestHandshake:
     def test_accepts(self):
+        """
+        A valid request is answered with the RFC's accept key and the Server header, and the
+        connection is open with its request kept.
+        """
         conn = serverConnection()
         conn.receive(request("/chat?room=1"))
         response = answer(conn)
@@ -63,6 +67,10 @@ class TestHandshake:
         ],
     )
     def test_bad_handshakes(self, raw, status, logEvents):
+        """
+        Each bad handshake gets its HTTP status, a one-line body and one info log line with
+        no traceback, and nothing after it is read.
+        """
         conn = serverConnection()
         conn.receive(raw)
         response = answer(conn)
@@ -145,6 +153,8 @@ class TestHooks:
         assert any(e.get("log_failure") for e in logEvents)
 
     def test_process_response(self):
+        """processResponse may change the 101 response before it is sent."""
+
         def addCookie(protocol, req, response):
             response.headers.add("Set-Cookie", "a=b")
 
@@ -167,6 +177,7 @@ class TestHooks:
         assert conn.protocol.subprotocol is None
 
     def test_select_subprotocol(self):
+        """selectSubprotocol chooses among the client's offers."""
         conn = serverConnection(selectSubprotocol=lambda p, offered: offered[-1])
         conn.receive(request(headers={"Sec-WebSocket-Protocol": "a, b"}))
         assert answer(conn).headers.get("Sec-WebSocket-Protocol") == "b"
@@ -183,6 +194,10 @@ class TestHooks:
         assert any(e.get("log_failure") for e in logEvents)
 
     def test_origins(self):
+        """
+        origins: a listed origin is upgraded, another gets 403, and None allows requests
+        without Origin.
+        """
         conn = serverConnection(origins=["https://good.example"])
         conn.receive(request(headers={"Origin": "https://evil.example"}))
         assert answer(conn).status == 403
@@ -199,6 +214,7 @@ class TestHooks:
         assert "Server" not in answer(conn).headers
 
     def test_max_connections(self):
+        """maxConnections: the next connection gets 503 until one closes."""
         factory = WebSocketServerFactory(None, maxConnections=1, reactor=_clock())
         first = Connection(factory.buildProtocol(PEER), factory.options.reactor)
         first.receive(request())
@@ -249,6 +265,10 @@ class TestHandler:
         conn.assertFramesSent(Frame(OP_TEXT, b"x"), Frame(OP_CLOSE, Close(1000).serialize()))
 
     def test_plain_handler(self):
+        """
+        A handler that is a plain function: called with the connection; its return closes
+        with 1000 right after the 101.
+        """
         seen = []
         conn = serverConnection(seen.append)
         conn.receive(request())
@@ -315,6 +335,7 @@ class TestBatchedDelivery:
         )
 
     def test_echoes_before_pong(self):
+        """Messages read before a ping in the same read are echoed before its pong."""
         conn = self.echoServer()
         conn.receive(self.chunk((OP_TEXT, b"a", 0), (OP_TEXT, b"b", 0), (9, b"p", 0)))
         assert conn.framesSent() == [Frame(OP_TEXT, b"a"), Frame(OP_TEXT, b"b"), Frame(10, b"p")]
@@ -383,6 +404,10 @@ class TestNothingUnsendableOnTheWire:
         assert not conn.protocol.open
 
     def test_response_arguments(self):
+        """
+        Response refuses bad arguments at once: positional headers, CR or LF in the reason
+        or headers, a str body.
+        """
         from txws import Headers
 
         # The natural call with positional headers fails at once.

@@ -97,6 +97,11 @@ class TestServiceOverSockets:
 
     @pytest_twisted.ensureDeferred
     async def test_reconnecting_client(self):
+        """
+        reconnectingClient connects again after the server closes, and runs the handler on
+        each new connection.
+        """
+
         async def kick(ws):
             # The server drops every connection after one message.
             await ws.recv()

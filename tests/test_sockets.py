@@ -31,6 +31,10 @@ async def echo(ws):
 
 @pytest_twisted.ensureDeferred
 async def test_echo_round_trips():
+    """
+    Over real TCP: text, binary, 1 MiB and empty messages, fragments, a ping and a close with
+    its code echoed.
+    """
     port, url = await serveOn(echo)
     try:
         ws = await within(txws.connect(url + "/path"))
@@ -184,6 +188,10 @@ async def test_redirect_loop_refused():
 
 
 def test_redirect_targets():
+    """
+    Where a redirect may go: relative or absolute, never from wss:// down to ws://, never to a
+    non-WebSocket scheme.
+    """
     current = parseURI("wss://example.com/a/b")
     assert str(_redirectTarget(current, "/c")) == "wss://example.com/c"
     assert str(_redirectTarget(current, "wss://other/x")) == "wss://other/x"

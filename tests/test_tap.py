@@ -30,12 +30,14 @@ def parse(*args: str) -> tap.Options:
 
 class TestOptions:
     def test_defaults(self):
+        """With only --handler: port tcp:8765 and the ServerOptions defaults."""
         options = parse("--handler", "examples.echo.echo")
         assert options["ports"] == ["tcp:8765"]
         assert callable(options["handler"])
         assert options["max-size"] == 2**20 and options["ping-interval"] == 20.0
 
     def test_everything(self):
+        """Every flag parses into its option, repeated ones into lists, 'none' into None."""
         options = parse(
             "--handler",
             "examples.echo.echo",
@@ -89,6 +91,7 @@ class TestOptions:
         ],
     )
     def test_errors(self, args, message):
+        """Each bad flag value is a UsageError that says what is wrong."""
         with pytest.raises(usage.UsageError, match=message):
             parse(*args)
 
@@ -240,6 +243,7 @@ def test_static_and_websocket_on_one_port():
 
 
 def test_echo_tac():
+    """examples/echo.tac runs under twistd -y and echoes."""
     from websockets.sync.client import connect
 
     port = freePort()

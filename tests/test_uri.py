@@ -27,6 +27,7 @@ class TestURI:
         ],
     )
     def test_valid(self, uri, secure, host, port, resource):
+        """ws:// and wss:// URIs: secure, host, port (default by scheme) and resource name."""
         parsed = parseURI(uri)
         assert (parsed.secure, parsed.host, parsed.port, parsed.resourceName) == (
             secure,
@@ -36,11 +37,13 @@ class TestURI:
         )
 
     def test_host_header(self):
+        """The Host header: IPv6 in brackets, the port left out when it is the scheme's default."""
         assert parseURI("ws://[::1]:9000/").hostHeader == "[::1]:9000"
         assert parseURI("wss://h:443/").hostHeader == "h"
         assert parseURI("ws://h:443/").hostHeader == "h:443"
 
     def test_user_info(self):
+        """Credentials in the URI are percent-decoded and never shown when the URI is printed."""
         parsed = parseURI("wss://al%40ice:s3cret@h/")
         assert (parsed.user, parsed.password) == ("al@ice", "s3cret")
         assert "s3cret" not in str(parsed)

@@ -73,3 +73,16 @@ def test_noModuleOver700Lines() -> None:
         for path in ROOT.rglob("*.py")
     }
     assert {name: n for name, n in sizes.items() if n > 700} == {}
+
+
+def test_everyModuleNamesItsTests() -> None:
+    """As Twisted does: a test-case-name line that names test modules that exist."""
+    tests = ROOT.parent / "tests"
+    for path in ROOT.rglob("*.py"):
+        if path.name == "_version.py":
+            continue
+        first = path.read_text().splitlines()[0]
+        assert first.startswith("# -*- test-case-name: "), path
+        names = first.removeprefix("# -*- test-case-name: ").removesuffix(" -*-").split(",")
+        for name in names:
+            assert (tests / (name.removeprefix("tests.") + ".py")).exists(), (path, name)

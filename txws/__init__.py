@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_exports -*-
 """
 txws: WebSocket (RFC 6455) servers and clients for Twisted.
 

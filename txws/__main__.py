@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_main -*-
 """
 An interactive WebSocket client:
 

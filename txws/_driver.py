@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_driver -*-
 """
 Running a connection's handler.
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_protocol -*-
 """How log events name a connection's peer."""
 
 from __future__ import annotations

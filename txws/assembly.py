@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_assembly -*-
 """
 Messages that do not arrive whole: fragments joined, text decoded as it
 comes (so that bad UTF-8 is refused at once), extensions' decoding with the

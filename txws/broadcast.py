@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_broadcast -*-
 """L{broadcast}: one message to many connections, encoded once."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_client -*-
 """
 WebSocket clients: the client side of the opening handshake, the factory,
 and L{connect}, which follows redirects and verifies TLS by default.

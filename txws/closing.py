@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_closing -*-
 """
 The closing handshake's decisions (RFC 6455, 5.5.1, 7.1 and 7.4), apart
 from any transport: what to send, whether to close TCP now, and what a

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_frames -*-
 """
 The WebSocket framing protocol: RFC 6455, section 5 (and 7.4 for close codes).
 

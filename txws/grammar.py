@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_http,tests.test_handshake -*-
 """
 The RFC 9110 grammar the handshake uses, written once: each rule as pattern
 text (to build larger patterns from) and compiled for C{str} and C{bytes}.

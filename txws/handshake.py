@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_handshake -*-
 """
 The opening handshake: RFC 6455, section 4 (and 9 for extension headers).
 

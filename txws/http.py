@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_http -*-
 """
 The small, strict part of HTTP/1.1 (RFC 9110, RFC 9112) that the WebSocket
 opening handshake needs: request and response heads, size-limited, and their

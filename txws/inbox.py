@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_inbox -*-
 """
 The receiving side of a connection: the messages received and not yet
 read, and the readers waiting for one (C{recv} Deferreds, C{async for}

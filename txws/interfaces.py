@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_exports -*-
 """
 The interface of a WebSocket connection, as handlers and subclasses see it.
 

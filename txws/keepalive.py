@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_keepalive -*-
 """
 Pings and pongs (RFC 6455, 5.5.2-5.5.3): the pings waiting for their pong,
 and the keepalive that pings an idle peer and fails the connection when it

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_options -*-
 """
 The settings a factory shares with its connections, with their defaults:
 the one place they are written (the twistd plugin and the README table

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_protocol -*-
 """
 One WebSocket connection after the opening handshake: RFC 6455, sections 5
 to 7, on a Twisted transport.

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_readgate -*-
 """
 The one owner of every reason a connection stops reading from its peer.
 

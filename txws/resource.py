@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_resource -*-
 """
 L{WebSocketResource}: WebSocket in a C{twisted.web} resource tree, so that
 HTTP and WebSocket share one L{Site} and one port.

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_server -*-
 """
 WebSocket servers: the server side of the opening handshake, the factory
 that fits any Twisted stream endpoint, and L{serve}.

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_service -*-
 """
 Services for C{twisted.application}: a WebSocket server with a graceful
 stop (for .tac files, MultiService trees and the twistd plugin) and a

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_protocol -*-
 """
 What a connection knows: the fields of L{WebSocketProtocol
 <txws.protocol.WebSocketProtocol>}, and the attributes of

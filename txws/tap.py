@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_tap -*-
 """
 The ``twistd websocket`` plugin: serve a handler with no other code.
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_uri -*-
 """
 WebSocket URIs: RFC 6455, section 3 (``ws://`` and ``wss://``).
 

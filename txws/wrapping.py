@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_wrapping -*-
 """
 L{WrappingFactory}: any stream protocol (a C{LineReceiver}, an AMP server,
 ...) served over WebSocket, so that a browser can talk to an existing

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_writer -*-
 """
 Frames onto a transport: masking on the client side, the extensions'
 encoding, fragmented messages, and the write side of backpressure.

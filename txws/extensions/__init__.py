@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_deflate -*-
 """
 The extension interface (RFC 6455, section 9) and its negotiation.
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_deflate -*-
 """
 The permessage-deflate extension: RFC 7692.
 

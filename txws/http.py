@@ -177,7 +177,8 @@ class Headers:
             index = self._index = {}
             for k, v in self._items:
                 index.setdefault(k.lower(), []).append(v)
-        return index.get(name.lower(), ())
+        values = index.get(name)  # the usual name is lower case already
+        return values if values is not None else index.get(name.lower(), ())
 
     def add(self, name: str, value: str) -> None:
         """Append a field."""

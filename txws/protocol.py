@@ -297,9 +297,10 @@ class WebSocketProtocol(ConnectionState):
     # -- Twisted protocol --------------------------------------------------------
 
     def connectionMade(self) -> None:
-        self.clock = self.options.getReactor()
-        self.inbox.resumeAt = (self.options.maxQueue or 0) // 4
-        timeout = self.options.openTimeout
+        options = self.options
+        self.clock = options.reactor if options.reactor is not None else options.getReactor()
+        self.inbox.resumeAt = (options.maxQueue or 0) // 4
+        timeout = options.openTimeout
         if timeout is not None:
             self._timer = self.clock.callLater(timeout, self._timedOut)
 

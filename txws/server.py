@@ -146,13 +146,11 @@ class WebSocketServerProtocol(WebSocketProtocol):
         super().__init__()
         self.factory: WebSocketServerFactory | None = None
         self.handlerResult: defer.Deferred[Any] | None = None
-        self._requestBuffer: bytearray | None = None
+        # b"" until a request comes in pieces (most come whole: no buffer);
+        # None once the handshake is over.
+        self._requestBuffer: bytearray | bytes | None = b""
         self._requestParsed = False
         self._requestHead: bytes | None = None
-
-    def connectionMade(self) -> None:
-        super().connectionMade()
-        self._requestBuffer = bytearray()
 
     def handshakeDataReceived(self, data: bytes) -> None:
         """Read the upgrade request; after it, frames go to the parser."""
@@ -163,6 +161,8 @@ class WebSocketServerProtocol(WebSocketProtocol):
             # The usual case: the whole request, alone, in one read: no copies.
             head = data
         else:
+            if not isinstance(buf, bytearray):
+                buf = self._requestBuffer = bytearray(buf)
             searched = len(buf)
             buf += data
             if self._requestParsed:
@@ -270,7 +270,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
         if self._requestHead is not None:
             self.keepHandshake(self._requestHead, head)
             self._requestHead = None
-        leftover = bytes(self._requestBuffer)
+        leftover = bytes(self._requestBuffer or b"")
         self._requestBuffer = None
         if factory is not None:
             factory.connections.add(self)

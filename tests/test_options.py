@@ -6,14 +6,13 @@ agree with them.
 
 from __future__ import annotations
 
-import inspect
 import re
 from pathlib import Path
 
 import pytest
 
 from txws import tap
-from txws.options import Options
+from txws.options import Options, optionNames
 from txws.server import ServerOptions
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -55,17 +54,6 @@ def test_readmeTableIsTheCode() -> None:
         assert actual == default or (default == () and not actual), name
 
 
-def optionNames(cls: type) -> set[str]:
-    """The keyword options C{cls} takes, its base's included."""
-    names: set[str] = set()
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is not None and klass is not object:
-            parameters = inspect.signature(init).parameters.values()
-            names |= {p.name for p in parameters if p.kind is p.KEYWORD_ONLY}
-    return names
-
-
 def test_readmeTableHasEveryCommonOption() -> None:
     """Every setting common to both sides is in the table (reactor apart)."""
     documented = set(readmeDefaults())
@@ -104,3 +92,51 @@ def test_keywordTypesNameEveryOption() -> None:
     assert set(OptionsKeywords.__annotations__) == optionNames(Options)
     assert set(ServerOptionsKeywords.__annotations__) == optionNames(ServerOptions)
     assert set(ClientOptionsKeywords.__annotations__) == optionNames(ClientOptions)
+
+
+@pytest.mark.parametrize(
+    ("call", "wrong", "meant"),
+    [
+        ("connect", "max_size", "maxSize"),
+        ("connect", "extra_headers", "additionalHeaders"),
+        ("connect", "user_agent_header", "userAgentHeader"),
+        ("serve", "process_request", "processRequest"),
+        ("serve", "maxsize", "maxSize"),
+        ("WebSocketServerFactory", "ping_interval", "pingInterval"),
+        ("WebSocketClientFactory", "open_timeout", "openTimeout"),
+        ("WebSocketResource", "origin", "origins"),
+        ("WebSocketService", "max_queue", "maxQueue"),
+        ("reconnectingClient", "close_timeout", "closeTimeout"),
+        ("WrappingFactory", "write_limit", "writeLimit"),
+    ],
+)
+def test_unknownOptionNamesTheCallAndTheOptionMeant(call: str, wrong: str, meant: str) -> None:
+    """websockets' snake_case names (and near misses) get the txws name suggested."""
+    from twisted.internet.testing import MemoryReactorClock
+
+    import txws
+    from txws.wrapping import WrappingFactory
+
+    reactor = MemoryReactorClock()
+    calls = {
+        "connect": lambda **kw: txws.connect("ws://127.0.0.1:1/", reactor, **kw),
+        "serve": lambda **kw: txws.serve(None, "tcp:0", reactor=reactor, **kw),
+        "WebSocketServerFactory": lambda **kw: txws.WebSocketServerFactory(None, **kw),
+        "WebSocketClientFactory": lambda **kw: txws.WebSocketClientFactory("ws://h/", **kw),
+        "WebSocketResource": lambda **kw: txws.WebSocketResource(None, **kw),
+        "WebSocketService": lambda **kw: txws.WebSocketService("tcp:0", None, **kw),
+        "reconnectingClient": lambda **kw: txws.reconnectingClient("ws://h/", None, **kw),
+        "WrappingFactory": lambda **kw: WrappingFactory(None, **kw),
+    }
+    message = f"{call}() got an unexpected keyword argument '{wrong}'; did you mean '{meant}'?"
+    with pytest.raises(TypeError) as e:
+        calls[call](**{wrong: 1})
+    assert str(e.value) == message
+    assert reactor.tcpClients == [] and reactor.tcpServers == []
+
+
+def test_unknownOptionWithNothingCloseIsStillNamed() -> None:
+    import txws
+
+    with pytest.raises(TypeError, match=r"^serve\(\) got an unexpected keyword argument 'logger'$"):
+        txws.serve(None, logger=object())

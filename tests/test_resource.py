@@ -126,7 +126,7 @@ class TestResource:
         channel, transport = siteConnection(echoResource())
         channel.dataReceived(b"GET /ws HTTP/1.1\r\nHost: example.com\r\n\r\n")
         head, body = splitResponse(transport.value())
-        assert head.startswith(b"HTTP/1.1 426 ")
+        assert head.startswith(b"HTTP/1.1 426 Upgrade Required\r\n")
         assert b"upgrade: websocket" in head.lower()
         assert b"WebSocket endpoint" in body
 

@@ -40,7 +40,7 @@ from .http import (
     findHeadEnd,
     parseResponse,
 )
-from .options import OptionsKeywords
+from .options import OptionsKeywords, checkOptionNames
 from .protocol import CONNECTING, Options, WebSocketProtocol
 
 if TYPE_CHECKING:
@@ -338,6 +338,7 @@ class WebSocketClientFactory(ClientFactory):
     noisy = False
 
     def __init__(self, uri: str | WebSocketURI, **options: Unpack[ClientOptionsKeywords]) -> None:
+        checkOptionNames(type(self).__name__, options, ClientOptions)
         self.uri = parseURI(uri) if isinstance(uri, str) else uri
         self.options = ClientOptions(**options)
         self.handshake: defer.Deferred[WebSocketClientProtocol] = defer.Deferred(self._cancel)
@@ -414,6 +415,7 @@ def connect(
     original authority only: a redirect elsewhere verifies the new host
     against the system's trust roots and presents no client certificate.
     """
+    checkOptionNames("connect", options, ClientOptions)
     if reactor is None:
         reactor = options.get("reactor")
     if reactor is None:

@@ -7,7 +7,10 @@ take them from here).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+import inspect
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 from twisted.internet.interfaces import IReactorTime
@@ -16,7 +19,7 @@ from .extensions import ClientExtensionFactory, ServerExtensionFactory
 from .http import checkToken
 from .keepalive import Keepalive
 
-__all__ = ["Options", "OptionsKeywords"]
+__all__ = ["Options", "OptionsKeywords", "checkOptionNames"]
 
 
 def _checkDuration(name: str, value: float | None) -> None:
@@ -166,3 +169,50 @@ class Options:
 
             self.reactor = reactor
         return self.reactor
+
+
+# websockets' names whose camelCase is not ours.
+_RENAMED = {"extra_headers": "additionalHeaders"}
+
+_names: dict[type, frozenset[str]] = {}
+
+
+def optionNames(optionsClass: type[Options]) -> frozenset[str]:
+    """The keyword options C{optionsClass} accepts."""
+    names = _names.get(optionsClass)
+    if names is None:
+        # Each side's class takes its own keywords and passes the rest on.
+        found: set[str] = set()
+        for cls in optionsClass.__mro__:
+            init = cls.__dict__.get("__init__")
+            if init is not None and cls is not object:
+                parameters = inspect.signature(init).parameters.values()
+                found.update(p.name for p in parameters if p.kind is p.KEYWORD_ONLY)
+        names = _names[optionsClass] = frozenset(found)
+    return names
+
+
+def _suggest(name: str, accepted: frozenset[str]) -> str | None:
+    camel = _RENAMED.get(name) or re.sub(r"_([a-z])", lambda m: m[1].upper(), name)
+    if camel in accepted:
+        return camel
+    byLower = {a.lower(): a for a in accepted}
+    if name.replace("_", "").lower() in byLower:
+        return byLower[name.replace("_", "").lower()]
+    close = difflib.get_close_matches(camel, sorted(accepted), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def checkOptionNames(call: str, options: Mapping[str, object], optionsClass: type[Options]) -> None:
+    """
+    Raise C{TypeError} for a keyword C{call} does not take, naming C{call}
+    and suggesting the option that was meant (C{max_size}: C{maxSize}).
+    """
+    accepted = optionNames(optionsClass)
+    for name in options:
+        if name not in accepted:
+            hint = _suggest(name, accepted)
+            raise TypeError(
+                f"{call}() got an unexpected keyword argument {name!r}"
+                + (f"; did you mean {hint!r}?" if hint else "")
+            )

@@ -16,7 +16,8 @@ from twisted.web.server import NOT_DONE_YET, Request
 from .handshake import parseTokens
 from .http import Headers
 from .http import Request as HandshakeRequest
-from .server import Handler, WebSocketServerFactory, WebSocketServerProtocol
+from .options import checkOptionNames
+from .server import Handler, ServerOptions, WebSocketServerFactory, WebSocketServerProtocol
 
 __all__ = ["WebSocketResource", "takeOverChannel"]
 
@@ -61,6 +62,7 @@ class WebSocketResource(Resource):
         **options: Any,
     ) -> None:
         super().__init__()
+        checkOptionNames("WebSocketResource", options, ServerOptions)
         if factory is None:
             factory = WebSocketServerFactory(handler, **options)
         elif handler is not None or options:
@@ -69,7 +71,7 @@ class WebSocketResource(Resource):
 
     def render(self, request: Request) -> bytes | int:
         if not _isUpgrade(request):
-            request.setResponseCode(426)
+            request.setResponseCode(426, b"Upgrade Required")
             request.setHeader(b"upgrade", b"websocket")
             request.setHeader(b"sec-websocket-version", b"13")
             request.setHeader(b"content-type", b"text/plain; charset=utf-8")

@@ -42,7 +42,7 @@ from .http import (
     findHeadEnd,
     parseRequest,
 )
-from .options import OptionsKeywords
+from .options import OptionsKeywords, checkOptionNames
 from .protocol import CONNECTING, OPEN, Options, WebSocketProtocol
 
 if TYPE_CHECKING:
@@ -366,6 +366,7 @@ class WebSocketServerFactory(Factory):
     def __init__(
         self, handler: Handler | None = None, **options: Unpack[ServerOptionsKeywords]
     ) -> None:
+        checkOptionNames(type(self).__name__, options, ServerOptions)
         self.handler = handler
         self.options = ServerOptions(**options)
         self.connections: set[WebSocketServerProtocol] = set()
@@ -389,6 +390,7 @@ def serve(
     options are those of L{ServerOptions}; C{reactor} also parses the
     description.
     """
+    checkOptionNames("serve", options, ServerOptions)
     reactor: Any = options.get("reactor")
     if reactor is None:
         from twisted.internet import reactor

@@ -23,11 +23,12 @@ from twisted.web.server import Site
 from twisted.web.static import File
 
 from ._driver import runHandler
-from .client import WebSocketClientFactory, WebSocketClientProtocol, endpointFor
+from .client import ClientOptions, WebSocketClientFactory, WebSocketClientProtocol, endpointFor
 from .exceptions import ConnectionClosed
 from .frames import CloseCode
+from .options import checkOptionNames
 from .resource import WebSocketResource
-from .server import Handler, WebSocketServerFactory
+from .server import Handler, ServerOptions, WebSocketServerFactory
 from .uri import parseURI
 
 __all__ = ["WebSocketService", "reconnectingClient"]
@@ -61,6 +62,7 @@ class WebSocketService(MultiService):
         **options: Any,
     ) -> None:
         super().__init__()
+        checkOptionNames("WebSocketService", options, ServerOptions)
         if reactor is None:
             from twisted.internet import reactor
         self.factory = WebSocketServerFactory(handler, reactor=reactor, **options)
@@ -240,6 +242,7 @@ def reconnectingClient(
     with the open connection. Keyword options are those of
     L{txws.ClientOptions}.
     """
+    checkOptionNames("reconnectingClient", options, ClientOptions)
     if reactor is None:
         from twisted.internet import reactor
     parsed = parseURI(uri)

@@ -18,7 +18,8 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .frames import CloseCode, isNormalCloseCode
-from .server import WebSocketServerFactory, WebSocketServerProtocol
+from .options import checkOptionNames
+from .server import ServerOptions, WebSocketServerFactory, WebSocketServerProtocol
 
 __all__ = ["WrappingFactory"]
 
@@ -122,6 +123,7 @@ class WrappingFactory(WebSocketServerFactory):
     protocol = _WrappingProtocol
 
     def __init__(self, wrappedFactory: Factory, **options: Any) -> None:
+        checkOptionNames(type(self).__name__, options, ServerOptions)
         super().__init__(None, **options)
         self.wrappedFactory = wrappedFactory
 

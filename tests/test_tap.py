@@ -82,9 +82,18 @@ class TestOptions:
             (("--handler", "no_such_module.fn"), "cannot import module"),
             (("--handler", "examples.echo.nothing"), "has no attribute"),
             (("--handler", "examples.echo.sys"), "is not callable"),
-            (("--handler", "examples.echo.echo", "--max-size", "big"), "a number of bytes"),
-            (("--handler", "examples.echo.echo", "--max-size", "-1"), "must be positive"),
-            (("--handler", "examples.echo.echo", "--ping-timeout", "x"), "seconds"),
+            (
+                ("--handler", "examples.echo.echo", "--max-size", "big"),
+                "^--max-size must be a number of bytes or 'none', not 'big'$",
+            ),
+            (
+                ("--handler", "examples.echo.echo", "--max-size", "-1"),
+                "^--max-size must be positive, not '-1'$",
+            ),
+            (
+                ("--handler", "examples.echo.echo", "--ping-timeout", "x"),
+                "^--ping-timeout .* seconds",
+            ),
             (("--handler", "examples.echo.echo", "--port", "nonsense:1"), "invalid --port"),
             (("--handler", "examples.echo.echo", "--static", "/no/such/dir"), "not a directory"),
             (("--handler", "examples.echo.echo", "--path", "ws"), "--path"),
@@ -176,6 +185,7 @@ def test_serves_and_stops_gracefully():
         assert process.wait(30) in (0, -signal.SIGTERM)
     finally:
         out = stop(process)
+    assert f"txws serving ws://127.0.0.1:{port}/\n" in out
     assert "Closing 1 WebSocket connections" in out
 
 
@@ -200,7 +210,8 @@ def test_tls_port(tmp_path):
             ws.send("secure")
             assert ws.recv(timeout=10) == "secure"
     finally:
-        stop(process)
+        out = stop(process)
+    assert f"txws serving wss://127.0.0.1:{port}/\n" in out
 
 
 def test_bad_handler_is_one_line_and_nonzero():
@@ -239,7 +250,11 @@ def test_static_and_websocket_on_one_port():
             ws.send("same port")
             assert ws.recv(timeout=10) == "same port"
     finally:
-        stop(process)
+        out = stop(process)
+    assert (
+        f"txws serving ws://127.0.0.1:{port}/ws; files from examples/chat"
+        f" at http://127.0.0.1:{port}/\n"
+    ) in out
 
 
 def test_echo_tac():

@@ -14,7 +14,8 @@ from typing import Any
 from twisted.application.internet import ClientService, StreamServerEndpointService, backoffPolicy
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -73,9 +74,11 @@ class WebSocketService(MultiService):
             endpoints = [endpoints]
         for endpoint in endpoints:
             description = endpoint if isinstance(endpoint, str) else repr(endpoint)
+            secure = isinstance(endpoint, SSL4ServerEndpoint) or description.startswith("ssl:")
             if isinstance(endpoint, str):
                 endpoint = serverFromString(reactor, endpoint)
-            _ListeningService(endpoint, listening, description).setServiceParent(self)
+            where = _Where(secure, path if static is not None else "/", static)
+            _ListeningService(endpoint, listening, description, where).setServiceParent(self)
 
     def whenListening(self) -> defer.Deferred[list[IListeningPort]]:
         """
@@ -113,9 +116,16 @@ class _ListeningService(StreamServerEndpointService):
     status 1); a listen that fails later is logged and stops the reactor.
     """
 
-    def __init__(self, endpoint: IStreamServerEndpoint, factory: Any, description: str) -> None:
+    def __init__(
+        self,
+        endpoint: IStreamServerEndpoint,
+        factory: Any,
+        description: str,
+        where: _Where | None = None,
+    ) -> None:
         super().__init__(endpoint, factory)
         self.description = description
+        self.where = where
 
     def privilegedStartService(self) -> None:
         Service.privilegedStartService(self)
@@ -125,7 +135,7 @@ class _ListeningService(StreamServerEndpointService):
         if failed:
             self._waitingForPort = defer.succeed(None)
             raise SystemExit(self._why(failed[0]))
-        d.addErrback(self._failedLater)
+        d.addCallbacks(self._listening, self._failedLater)
 
     def whenListening(self) -> defer.Deferred[IListeningPort]:
         """A new Deferred, fired with the port once listening (after start)."""
@@ -147,6 +157,11 @@ class _ListeningService(StreamServerEndpointService):
         waiting.addCallbacks(fire, fail)
         return d
 
+    def _listening(self, port: IListeningPort) -> IListeningPort:
+        if self.where is not None:
+            log.info("{where}", where=self.where.describe(port.getHost()))
+        return port
+
     def _why(self, failure: Failure) -> str:
         return f"txws: cannot listen on {self.description}: {failure.getErrorMessage()}"
 
@@ -159,6 +174,30 @@ class _ListeningService(StreamServerEndpointService):
         if reactor.running:
             reactor.stop()
         return None
+
+
+class _Where:
+    """Where a listening port serves, as the startup line says it."""
+
+    def __init__(self, secure: bool, path: str, static: str | None) -> None:
+        self.secure = secure
+        self.path = path
+        self.static = static
+
+    def describe(self, address: Any) -> str:
+        if not isinstance(address, (IPv4Address, IPv6Address)):
+            return f"txws serving WebSocket on {address}"
+        host = address.host
+        if host in ("0.0.0.0", "::"):
+            authority, note = f"localhost:{address.port}", " (all interfaces)"
+        else:
+            host = f"[{host}]" if ":" in host else host
+            authority, note = f"{host}:{address.port}", ""
+        s = "s" if self.secure else ""
+        text = f"txws serving ws{s}://{authority}{self.path}{note}"
+        if self.static is not None:
+            text += f"; files from {self.static} at http{s}://{authority}/"
+        return text
 
 
 def _staticTree(directory: str, path: str, websocket: Resource) -> Resource:

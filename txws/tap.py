@@ -55,7 +55,12 @@ def importHandler(name: str) -> Callable:
 
 
 def _optional(kind: Callable[[str], Any], what: str) -> Callable[[str], Any]:
-    """A coercer for a positive number, or 'none' to disable the limit."""
+    """
+    A coercer for a positive number, or 'none' to disable the limit. It
+    runs in L{Options.postOptions}, not as usage's coercer, so that its
+    error can name the flag (usage would say "Parameter type enforcement
+    failed").
+    """
 
     def coerce(value: str) -> Any:
         if value.lower() == "none":
@@ -68,7 +73,7 @@ def _optional(kind: Callable[[str], Any], what: str) -> Callable[[str], Any]:
             raise ValueError(f"must be positive, not {value!r}")
         return number
 
-    coerce.coerceDoc = f"({what}, or 'none')"  # type: ignore[attr-defined]
+    coerce.__doc__ = f"({what}, or 'none')"
     return coerce
 
 
@@ -106,7 +111,7 @@ class Options(usage.Options):
     optParameters = [
         ["handler", None, None, "The handler, as MODULE.ATTR (required)."],
         *(
-            [flag, None, getattr(DEFAULTS, attribute), help, coerce]
+            [flag, None, getattr(DEFAULTS, attribute), f"{help} {coerce.__doc__}."]
             for flag, attribute, help, coerce in LIMITS
         ),
         ["static", None, None, "Serve the files of this directory over HTTP too."],
@@ -136,6 +141,12 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         if not self["handler"]:
             raise usage.UsageError("--handler MODULE.ATTR is required")
+        for flag, _, _, coerce in LIMITS:
+            if isinstance(self[flag], str):
+                try:
+                    self[flag] = coerce(self[flag])
+                except ValueError as e:
+                    raise usage.UsageError(f"--{flag} {e}") from None
         self["handler"] = importHandler(self["handler"])
         if not self["ports"]:
             self["ports"] = [DEFAULT_PORT]

@@ -13,14 +13,13 @@ import pytest_twisted
 
 from .realnet import freePort, serveOn, within
 
-pytestmark = pytest.mark.sockets
-
 
 async def echo(ws):
     async for message in ws:
         await ws.send(message)
 
 
+@pytest.mark.sockets
 class TestCommandLine:
     @pytest_twisted.ensureDeferred
     async def test_interactive_client(self):
@@ -55,7 +54,7 @@ class TestCommandLine:
             assert f"Connected to {url}." in out
             assert "< (binary, 3 bytes) 00 01 02" in out
             assert "< got hello" in out
-            assert "Connection closed: 4000 see you." in out
+            assert "Connection closed: 4000 (private use): see you." in out
         finally:
             await port.stopListening()
 
@@ -76,7 +75,7 @@ class TestCommandLine:
 
             result = await within(deferToThread(run), 40)
             assert result.returncode == 0, result.stderr
-            assert "Connection closed: 1000." in result.stdout
+            assert "Connection closed: 1000 (OK)." in result.stdout
         finally:
             await port.stopListening()
 
@@ -92,3 +91,101 @@ class TestCommandLine:
         assert result.returncode != 0
         assert "Failed to connect" in result.stdout
         assert "Traceback" not in result.stderr
+
+
+def runClient(*args: str, input: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "txws", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.sockets
+class TestOptions:
+    @pytest_twisted.ensureDeferred
+    async def test_headersAndSubprotocolsReachTheServer(self):
+        from twisted.internet.threads import deferToThread
+
+        seen = []
+
+        def processRequest(ws, request):
+            seen.append(request.headers.get("Authorization"))
+
+        async def hello(ws):
+            await ws.send(f"hi {ws.subprotocol}")
+
+        port, url = await serveOn(hello, processRequest=processRequest, subprotocols=["chat"])
+        try:
+            result = await within(
+                deferToThread(
+                    runClient, url, "-H", "Authorization: Bearer t0k", "--subprotocol", "chat"
+                ),
+                40,
+            )
+            assert seen == ["Bearer t0k"]
+            assert f"Connected to {url} (subprotocol chat)." in result.stdout
+            assert "< hi chat" in result.stdout
+            assert "Connection closed: 1000 (OK)." in result.stdout
+            assert result.returncode == 0
+        finally:
+            await port.stopListening()
+
+    @pytest_twisted.ensureDeferred
+    async def test_insecureSkipsTheCertificateCheckLoudly(self, tmp_path):
+        from twisted.internet.threads import deferToThread
+
+        import txws
+
+        from .realnet import selfSignedCertificate
+
+        certPEM, keyPEM = selfSignedCertificate("localhost")
+        (tmp_path / "cert.pem").write_bytes(certPEM)
+        (tmp_path / "key.pem").write_bytes(keyPEM)
+        port = await txws.serve(
+            echo,
+            f"ssl:0:interface=127.0.0.1:privateKey={tmp_path / 'key.pem'}"
+            f":certKey={tmp_path / 'cert.pem'}",
+        )
+        url = f"wss://localhost:{port.getHost().port}/"
+        try:
+            checked = await within(deferToThread(runClient, url), 40)
+            assert checked.returncode != 0
+            assert "certificate could not be verified" in checked.stdout
+            result = await within(deferToThread(runClient, url, "--insecure", input="x\n"), 40)
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "NOT checked" in result.stderr
+            assert "< x" in result.stdout
+        finally:
+            await port.stopListening()
+
+
+def test_version():
+    result = runClient("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("txws 0.1.0 (Twisted ")
+
+
+def test_badHeaderIsOneLine():
+    result = runClient("ws://127.0.0.1:1/", "-H", "no colon")
+    assert result.returncode != 0
+    assert result.stderr.strip() == "txws: -H 'no colon': expected 'Name: value'"
+
+
+def test_promptStaysBelowWhatIsShown():
+    """On a terminal, each line shown erases the prompt and draws it again after."""
+    import io
+
+    from txws.__main__ import _Console
+
+    out = io.StringIO()
+    console = _Console(out, interactive=True)
+    console.show("< one")
+    console.show("< two")
+    console.end()
+    assert out.getvalue() == "\r\x1b[K< one\n> \r\x1b[K< two\n> \r\x1b[K"
+    plain = io.StringIO()
+    _Console(plain, interactive=False).show("< one")
+    assert plain.getvalue() == "< one\n"

@@ -101,3 +101,20 @@ def test_peerErrorCodeIsNotOk() -> None:
     closing.receive(*closeFrom(1011, "oops"), isOpen=True)
     assert not closing.ok
     assert isinstance(closing.error(), ConnectionClosedError)
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        (1000, "1000 (OK)"),
+        (1011, "1011 (internal error)"),
+        (3001, "3001 (registered)"),
+        (4999, "4999 (private use)"),
+        (2000, "2000 (unknown)"),
+        (None, "no close code"),
+    ],
+)
+def test_closeCodesAreNamed(code, text):
+    from txws.closing import describeCloseCode
+
+    assert describeCloseCode(code) == text

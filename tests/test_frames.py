@@ -486,20 +486,3 @@ class TestClose:
             Close(1006).serialize()
         with pytest.raises(ValueError):
             Close(1000, "x" * 124).serialize()
-
-
-@pytest.mark.parametrize(
-    ("code", "text"),
-    [
-        (1000, "1000 (OK)"),
-        (1011, "1011 (internal error)"),
-        (3001, "3001 (registered)"),
-        (4999, "4999 (private use)"),
-        (2000, "2000 (unknown)"),
-        (None, "no close code"),
-    ],
-)
-def test_closeCodesAreNamed(code, text):
-    from txws.frames import describeCloseCode
-
-    assert describeCloseCode(code) == text

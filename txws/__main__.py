@@ -23,8 +23,9 @@ from zope.interface import implementer
 
 from . import connect
 from ._version import __version__
+from .closing import describeCloseCode
 from .exceptions import ConnectionClosed, WebSocketError
-from .frames import describeCloseCode, isNormalCloseCode
+from .frames import isNormalCloseCode
 
 __all__ = ["main"]
 

@@ -14,7 +14,7 @@ from .exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClose
 from .frames import NORMAL_CODES as _NORMAL_CODES
 from .frames import Close, CloseCode
 
-__all__ = ["ClosingHandshake"]
+__all__ = ["ClosingHandshake", "describeCloseCode"]
 
 # Close reasons are cut to fit a control frame: 125 bytes less the code.
 _MAX_REASON = 123
@@ -108,3 +108,37 @@ class ClosingHandshake:
             sent.code if sent is not None else None,
             sent.reason if sent is not None else None,
         )
+
+
+_CLOSE_CODE_NAMES = {
+    1000: "OK",
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1005: "no status received",
+    1006: "abnormal closure",
+    1007: "invalid data",
+    1008: "policy violation",
+    1009: "message too big",
+    1010: "mandatory extension",
+    1011: "internal error",
+    1012: "service restart",
+    1013: "try again later",
+    1014: "bad gateway",
+    1015: "TLS failure",
+}
+
+
+def describeCloseCode(code: int | None) -> str:
+    """C{code} with its name, as people read it: C{"1000 (OK)"}, C{"4000 (private use)"}."""
+    if code is None:
+        return "no close code"
+    name = _CLOSE_CODE_NAMES.get(code)
+    if name is None:
+        if 3000 <= code <= 3999:
+            name = "registered"
+        elif 4000 <= code <= 4999:
+            name = "private use"
+        else:
+            name = "unknown"
+    return f"{code} ({name})"

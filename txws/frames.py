@@ -34,7 +34,6 @@ __all__ = [
     "dataOpcode",
     "NORMAL_CODES",
     "isNormalCloseCode",
-    "describeCloseCode",
     "isSendableCloseCode",
     "serializeFrame",
     "parseFrames",
@@ -104,40 +103,6 @@ def isSendableCloseCode(code: int) -> bool:
 
 NORMAL_CODES = frozenset((CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD))
 """The codes that end a connection normally (see L{isNormalCloseCode})."""
-
-
-_CLOSE_CODE_NAMES = {
-    1000: "OK",
-    1001: "going away",
-    1002: "protocol error",
-    1003: "unsupported data",
-    1005: "no status received",
-    1006: "abnormal closure",
-    1007: "invalid data",
-    1008: "policy violation",
-    1009: "message too big",
-    1010: "mandatory extension",
-    1011: "internal error",
-    1012: "service restart",
-    1013: "try again later",
-    1014: "bad gateway",
-    1015: "TLS failure",
-}
-
-
-def describeCloseCode(code: int | None) -> str:
-    """C{code} with its name, as people read it: C{"1000 (OK)"}, C{"4000 (private use)"}."""
-    if code is None:
-        return "no close code"
-    name = _CLOSE_CODE_NAMES.get(code)
-    if name is None:
-        if 3000 <= code <= 3999:
-            name = "registered"
-        elif 4000 <= code <= 4999:
-            name = "private use"
-        else:
-            name = "unknown"
-    return f"{code} ({name})"
 
 
 def isNormalCloseCode(code: int | None) -> bool:

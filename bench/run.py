@@ -278,9 +278,16 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {"python": sys.version.split()[0]}
-    for name in ("txws", "twisted", "autobahn", "websockets", "aiohttp", "picows"):
+    for name, distribution in (
+        ("txws", "twisted-websockets"),
+        ("twisted", "twisted"),
+        ("autobahn", "autobahn"),
+        ("websockets", "websockets"),
+        ("aiohttp", "aiohttp"),
+        ("picows", "picows"),
+    ):
         try:
-            found[name] = version(name)
+            found[name] = version(distribution)
         except PackageNotFoundError:
             found[name] = "-"
     return found

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_main -*-
 """
-An interactive WebSocket client, for trying a server by hand.
+An interactive WebSocket client, for trying a server by hand::
 
     txws ws://localhost:8765/
     python -m txws wss://example.com/chat -H "Authorization: Bearer T"
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     doc = (__doc__ or "").split("\n\n")
     parser = argparse.ArgumentParser(
         prog="txws",
-        description=doc[0].strip() + "\n\n" + doc[2].strip(),
+        description=doc[0].strip().rstrip(":") + ".\n\n" + doc[2].strip(),
         epilog="examples:\n" + doc[1].rstrip(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

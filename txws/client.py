@@ -78,7 +78,7 @@ class ClientOptionsKeywords(OptionsKeywords, total=False):
 
 class ClientOptions(Options):
     """
-    L{Options} plus the client's own settings.
+    L{txws.options.Options} plus the client's own settings.
 
     @ivar origin: the Origin header to send; default none.
     @ivar additionalHeaders: more request headers, a dict or (name, value)

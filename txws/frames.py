@@ -4,7 +4,7 @@ The WebSocket framing protocol: RFC 6455, section 5 (and 7.4 for close codes).
 
 Pure codec: no I/O and no Twisted. L{Parser} is fed bytes as they arrive and
 reports message data through a callback; L{serializeFrame} builds frames;
-L{applyMask} masks and unmasks; L{Close} reads and writes close payloads.
+C{applyMask} masks and unmasks; L{Close} reads and writes close payloads.
 
 The parser streams: the payload of a data frame is handed over as soon as any
 of it has arrived (so invalid UTF-8 can be refused before the frame is
@@ -139,12 +139,14 @@ def controlPayload(data: str | BytesLike, name: str) -> bytes:
     return payload
 
 
-def _applyMaskPython(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
+def applyMask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
     """
     XOR C{data} with the 4-byte C{mask} repeated (RFC 6455, 5.3).
 
-    Masking and unmasking are the same operation. The whole buffer is XORed
-    as one integer, which is far faster in CPython than a loop over bytes.
+    Masking and unmasking are the same operation. This is the C
+    accelerator's function when it was built, and this pure-Python one
+    otherwise (or with C{TXWS_NO_SPEEDUPS} set): the whole buffer XORed as
+    one integer, far faster in CPython than a loop over bytes.
     """
     n = len(data)
     if not n:
@@ -153,22 +155,23 @@ def _applyMaskPython(data: bytes | bytearray | memoryview, mask: bytes) -> bytes
     return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
 
 
-def _maskJoinPython(pieces: list[BytesLike], mask: bytes) -> bytes:
-    """C{applyMask} of the concatenated C{pieces}."""
+def maskJoin(pieces: list[BytesLike], mask: bytes) -> bytes:
+    """C{applyMask} of the concatenated C{pieces}; in C, one pass and one copy."""
     return applyMask(b"".join(pieces), mask)
 
 
-applyMask: Callable[[BytesLike, bytes], bytes] = _applyMaskPython
-"""The masking function in use: the C accelerator when it was built."""
-maskJoin: Callable[[list[BytesLike], bytes], bytes] = _maskJoinPython
-"""C{applyMask(b"".join(pieces), mask)}; in C, one pass and one copy."""
+# The pure-Python versions, which the property tests hold the C ones to.
+_applyMaskPython = applyMask
+_maskJoinPython = maskJoin
 
 if not os.environ.get("TXWS_NO_SPEEDUPS"):
     try:
-        from ._speedups import mask as applyMask
-        from ._speedups import mask_join as maskJoin
+        from . import _speedups
     except ImportError:
         pass
+    else:
+        applyMask = _speedups.mask  # type: ignore[assignment]
+        maskJoin = _speedups.mask_join  # type: ignore[assignment]
 
 
 _pack_B2 = struct.Struct("!BB").pack

@@ -37,7 +37,7 @@ class Reader(Protocol):
     forgets the reader: with the next message, with L{END} if
     L{endsIteration} and the connection closed normally, or with the
     L{ConnectionClosed} it closed with. A plain
-    L{Deferred <twisted.internet.defer.Deferred>} may wait too: it never
+    C{Deferred} may wait too: it never
     ends iteration.
     """
 

@@ -20,8 +20,7 @@ class IWebSocket(Interface):
 
     Read messages with L{recv} or C{async for message in websocket}, or
     override L{messageReceived} for callback-style code; send with L{send}.
-    Every method that waits returns a L{Deferred
-    <twisted.internet.defer.Deferred>}.
+    Every method that waits returns a C{Deferred}.
     """
 
     state = Attribute("The L{State <txws.protocol.State>}: CONNECTING, OPEN, CLOSING or CLOSED.")

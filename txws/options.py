@@ -59,9 +59,9 @@ class Options:
     limit or a timer.
 
     @ivar maxSize: largest message accepted (after decompression); exactly
-        C{maxSize} bytes is allowed. A larger one fails the connection with
-        1009. Default 1 MiB: a peer cannot make us buffer more than this per
-        connection.
+        C{maxSize} bytes is allowed. A larger one fails the connection
+        with 1009. Default 1 MiB: a peer cannot make us buffer more than
+        this per connection.
     @ivar maxQueue: how many received messages may wait for L{recv
         <WebSocketProtocol.recv>} before we stop reading from the socket.
         Default 16.
@@ -89,7 +89,7 @@ class Options:
     @ivar keepalive: the L{Keepalive} that C{pingInterval} and
         C{pingTimeout} make, shared by the connections; C{None} without
         C{pingInterval}.
-    @ivar reactor: the reactor (an L{IReactorTime} at least) used for timers;
+    @ivar reactor: the reactor (an C{IReactorTime} at least) used for timers;
         default the global reactor.
     """
 

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_resource -*-
 """
 L{WebSocketResource}: WebSocket in a C{twisted.web} resource tree, so that
-HTTP and WebSocket share one L{Site} and one port.
+HTTP and WebSocket share one C{Site} and one port.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def takeOverChannel(channel: HTTPChannel, protocol: WebSocketServerProtocol) -> 
     had received and not yet parsed (sent after the request, with it).
 
     Twisted has no public API for this. It relies on what
-    C{tests/test_resource.py} checks of Twisted's L{HTTPChannel}:
+    C{tests/test_resource.py} checks of Twisted's C{HTTPChannel}:
       - the channel registered itself as its transport's producer;
       - its C{dataReceived}, C{rawDataReceived} and C{connectionLost} are
         looked up on the instance, so that assigning them redirects them;

@@ -59,7 +59,7 @@ DEFAULT_SERVER_HEADER = (
 
 class ServerOptions(Options):
     """
-    L{Options} plus the server's own settings.
+    L{txws.options.Options} plus the server's own settings.
 
     @ivar origins: acceptable values of the Origin header; C{None} in the
         list accepts requests without one. Default C{None}: any origin. Set it
@@ -386,7 +386,7 @@ def serve(
     """
     Serve C{handler} on C{endpoint} (a strports description such as
     C{"tcp:8765"} or C{"ssl:8443:privateKey=key.pem"}, or an
-    L{IStreamServerEndpoint}); fires with the L{IListeningPort}. Keyword
+    C{IStreamServerEndpoint}); fires with the C{IListeningPort}. Keyword
     options are those of L{ServerOptions}; C{reactor} also parses the
     description.
     """

@@ -40,7 +40,7 @@ log = Logger()
 class WebSocketService(MultiService):
     """
     Serve C{handler} on one or more endpoints (strports descriptions or
-    L{IStreamServerEndpoint}s).
+    C{IStreamServerEndpoint}s).
 
     With C{static}, files from that directory are served over HTTP on the
     same ports and the WebSocket answers at C{path}. Stopping the service
@@ -110,7 +110,7 @@ class WebSocketService(MultiService):
 
 class _ListeningService(StreamServerEndpointService):
     """
-    Listens like L{StreamServerEndpointService}, but a server that cannot
+    Listens like C{StreamServerEndpointService}, but a server that cannot
     listen does not go on serving nothing: starting raises C{SystemExit}
     with one line naming the endpoint (twistd prints it and exits with
     status 1); a listen that fails later is logged and stops the reactor.
@@ -219,7 +219,7 @@ def _firstDelayRandomised(
     initialDelay: float = 1.0, maxDelay: float = 60.0, factor: float = 1.5
 ) -> Callable[[int], float]:
     """
-    Twisted's exponential L{backoffPolicy} (its exponent is capped, so it
+    Twisted's exponential C{backoffPolicy} (its exponent is capped, so it
     never overflows), with a random first delay: RFC 6455, 7.2.3 asks
     clients to spread their reconnections (0 to 5 seconds, say).
     """
@@ -235,7 +235,7 @@ def _firstDelayRandomised(
 
 
 class _ReconnectingFactory(WebSocketClientFactory):
-    """One factory for every connection a L{ClientService} makes."""
+    """One factory for every connection a C{ClientService} makes."""
 
     def __init__(self, uri: Any, handler: Callable, **options: Any) -> None:
         super().__init__(uri, **options)
@@ -271,7 +271,7 @@ def reconnectingClient(
     **options: Any,
 ) -> ClientService:
     """
-    A L{ClientService} that keeps a connection to C{uri} open.
+    A C{ClientService} that keeps a connection to C{uri} open.
 
     Each connection runs C{handler(websocket)} after its handshake; when the
     connection is lost, or cannot be made, the service tries again after a

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_tap -*-
 """
-The ``twistd websocket`` plugin: serve a handler with no other code.
+The C{twistd websocket} plugin: serve a handler with no other code::
 
     twistd -n websocket --handler examples.echo.echo [--port tcp:8765] ...
 

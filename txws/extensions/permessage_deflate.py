@@ -300,7 +300,9 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory, _Settings):
         (9 to 15). Default None: do not ask.
     @param clientMaxWindowBits: the window we compress with; we tell the
         server we can limit it, so it may ask for less. Default 12.
-    @param compressLevel, memLevel, minSize: as for the server.
+    @param compressLevel: as for the server.
+    @param memLevel: as for the server.
+    @param minSize: as for the server.
     """
 
     name = NAME

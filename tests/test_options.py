@@ -1,6 +1,7 @@
 """
 L{txws.options}: the defaults are written once, in L{txws.options.Options}
-and L{txws.server.ServerOptions}; README's table and the twistd plugin
+and L{txws.server.ServerOptions}; the documented table
+(docs/reference/options.md) and the twistd plugin
 agree with them.
 """
 
@@ -15,14 +16,14 @@ from txws import tap
 from txws.options import Options, optionNames
 from txws.server import ServerOptions
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+TABLE = Path(__file__).resolve().parent.parent / "docs" / "reference" / "options.md"
 
 UNITS = {"KiB": 2**10, "MiB": 2**20}
 
 
-def readmeDefaults() -> dict[str, object]:
-    """The option table of README.md, as {option: default}."""
-    text = README.read_text(encoding="utf-8")
+def documentedDefaults() -> dict[str, object]:
+    """The option table of docs/reference/options.md, as {option: default}."""
+    text = TABLE.read_text(encoding="utf-8")
     table = text[text.index("| option | default | why |") :]
     table = table[: table.index("\n\n")]
     defaults: dict[str, object] = {}
@@ -45,8 +46,8 @@ def parseDefault(text: str) -> object:
     return int(number) * UNITS[unit] if unit else float(number)
 
 
-def test_readmeTableIsTheCode() -> None:
-    defaults = readmeDefaults()
+def test_documentedTableIsTheCode() -> None:
+    defaults = documentedDefaults()
     assert len(defaults) >= 9
     options = Options()
     for name, default in defaults.items():
@@ -54,9 +55,9 @@ def test_readmeTableIsTheCode() -> None:
         assert actual == default or (default == () and not actual), name
 
 
-def test_readmeTableHasEveryCommonOption() -> None:
+def test_documentedTableHasEveryCommonOption() -> None:
     """Every setting common to both sides is in the table (reactor apart)."""
-    documented = set(readmeDefaults())
+    documented = set(documentedDefaults())
     assert documented | {"extensions", "reactor"} == optionNames(Options)
 
 

@@ -9,7 +9,7 @@ def test_all_names_exist():
 
 
 def test_design_names():
-    """The names docs/design.md and the README promise are all in txws.__all__."""
+    """The names the documentation promises are all in txws.__all__."""
     for name in [
         "serve",
         "connect",

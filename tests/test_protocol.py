@@ -575,7 +575,7 @@ class TestBackpressure:
 
 
 def test_protocol_defaults_documented():
-    """The defaults README documents are the protocol's."""
+    """The defaults docs/reference/options.md documents are the protocol's."""
     options = WebSocketProtocol.defaultOptions
     assert options.maxSize == 2**20
     assert options.maxQueue == 16

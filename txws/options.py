@@ -1,8 +1,8 @@
 # -*- test-case-name: tests.test_options -*-
 """
 The settings a factory shares with its connections, with their defaults:
-the one place they are written (the twistd plugin and the README table
-take them from here).
+the one place they are written (the twistd plugin takes them from here;
+docs/reference/options.md is tested against them).
 """
 
 from __future__ import annotations

@@ -229,6 +229,7 @@ def test_bad_handler_is_one_line_and_nonzero():
 
 
 def test_static_and_websocket_on_one_port():
+    import urllib.error
     import urllib.request
 
     from websockets.sync.client import connect
@@ -238,7 +239,7 @@ def test_static_and_websocket_on_one_port():
         "--handler",
         "examples.echo.echo",
         "--static",
-        "examples/chat",
+        "examples/chat/static",
         "--port",
         f"tcp:{port}:interface=127.0.0.1",
     )
@@ -246,13 +247,17 @@ def test_static_and_websocket_on_one_port():
         waitListening(port, process)
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read()
         assert b"txws chat" in page
+        # The handler's source is beside the page's directory, not in it.
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/__init__.py", timeout=10)
+        assert e.value.code == 404
         with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10) as ws:
             ws.send("same port")
             assert ws.recv(timeout=10) == "same port"
     finally:
         out = stop(process)
     assert (
-        f"txws serving ws://127.0.0.1:{port}/ws; files from examples/chat"
+        f"txws serving ws://127.0.0.1:{port}/ws; files from examples/chat/static"
         f" at http://127.0.0.1:{port}/\n"
     ) in out
 

@@ -417,6 +417,21 @@ class TestOnTheWire:
             == b"hello " * 20
         )
 
+    def test_compressFalseSendsOneMessagePlain(self):
+        """RSV1 absent for that message; the context the next one uses is intact."""
+        conn = deflateServer()
+        inflater = zlib.decompressobj(-15)  # the client's, with context takeover
+        successResultOf(conn.protocol.send("first " * 20))
+        successResultOf(conn.protocol.send("plain " * 20, compress=False))
+        successResultOf(conn.protocol.send(iter([b"in ", b"pieces"]), compress=False))
+        successResultOf(conn.protocol.send("first " * 20))
+        frames = conn.framesSent()
+        assert [f.rsv for f in frames] == [RSV1, 0, 0, 0, RSV1]
+        assert frames[1].payload == b"plain " * 20
+        assert (frames[2].payload, frames[3].payload) == (b"in ", b"pieces")
+        for frame in (frames[0], frames[4]):
+            assert inflater.decompress(frame.payload + b"\x00\x00\xff\xff") == b"first " * 20
+
     def test_control_frames_never_compressed(self):
         conn = deflateServer()
         conn.receiveFrame(OP_PING, b"ping data")

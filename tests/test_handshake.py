@@ -134,6 +134,18 @@ class TestServerSide:
         assert selectSubprotocol(["b", "a"], ["a", "b"]) == "a"
         assert selectSubprotocol(["c"], ["a"]) is None
 
+    def test_originPatternsMatchTheWholeOrigin(self):
+        import re
+
+        allowed = [re.compile(r"https://[a-z]+\.example\.com"), "http://localhost:8000"]
+        for origin in ("https://app.example.com", "http://localhost:8000"):
+            assert checkOrigin(Headers([("Origin", origin)]), allowed) == origin
+        for origin in ("https://app.example.com.evil.net", "https://example.com", "http://x"):
+            with pytest.raises(InvalidOrigin):
+                checkOrigin(Headers([("Origin", origin)]), allowed)
+        with pytest.raises(InvalidOrigin):
+            checkOrigin(Headers(), allowed)  # none: only None in origins allows it
+
     def test_response(self):
         """The 101 response carries the accept key, the chosen subprotocol and the Server header."""
         response = buildResponse(KEY, "chat", "ext", "srv")

@@ -114,6 +114,39 @@ class TestWebsocketsClientAgainstTxwsServer:
             await port.stopListening()
 
     @pytest_twisted.ensureDeferred
+    async def test_per_message_control(self):
+        """compress=False between compressed messages, text=True bytes, text=False str."""
+
+        async def handler(ws):
+            await ws.send("squeeze me " * 50)
+            await ws.send("leave me plain " * 50, compress=False)
+            await ws.send("squeeze me again " * 50)
+            await ws.send("ünï".encode(), text=True)
+            await ws.send("as bytes", text=False)
+            assert await ws.recv(decode=False) == "done ✓".encode()
+
+        port, url = await serveOn(handler)
+
+        def client():
+            with wsConnect(url, open_timeout=10, close_timeout=10) as c:
+                assert c.protocol.extensions, "permessage-deflate was not negotiated"
+                got = [c.recv(timeout=10) for _ in range(5)]
+                c.send("done ✓")
+                return got
+
+        try:
+            got = await within(deferToThread(client), 60)
+            assert got == [
+                "squeeze me " * 50,
+                "leave me plain " * 50,
+                "squeeze me again " * 50,
+                "ünï",
+                b"as bytes",
+            ]
+        finally:
+            await port.stopListening()
+
+    @pytest_twisted.ensureDeferred
     async def test_subprotocol(self):
         """
         The server's preference among the offered subprotocols wins, as the websockets

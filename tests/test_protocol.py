@@ -95,6 +95,32 @@ class TestMessages:
             Frame(OP_TEXT, "é".encode()), Frame(OP_BINARY, b"\x01"), Frame(OP_BINARY, b"\x02")
         )
 
+    def test_send_bytes_as_text_and_str_as_binary(self, conn):
+        successResultOf(conn.protocol.send("café".encode(), text=True))
+        successResultOf(conn.protocol.send(bytearray(b"raw"), text=True))
+        successResultOf(conn.protocol.send("café", text=False))
+        successResultOf(conn.protocol.send(b"bin", text=False))
+        conn.assertFramesSent(
+            Frame(OP_TEXT, "café".encode()),
+            Frame(OP_TEXT, b"raw"),
+            Frame(OP_BINARY, "café".encode()),
+            Frame(OP_BINARY, b"bin"),
+        )
+
+    def test_send_text_refuses_what_it_cannot_send_at_once(self, conn):
+        """Not UTF-8, or not a whole message: refused before anything is written."""
+        with pytest.raises(ValueError, match="UTF-8"):
+            conn.protocol.send(b"\xff\xfe", text=True)
+        with pytest.raises(TypeError, match="whole"):
+            conn.protocol.send(iter([b"a"]), text=True)
+        assert conn.framesSent() == []
+
+    def test_recv_without_decoding(self, conn):
+        conn.receiveFrame(OP_TEXT, "café".encode())
+        conn.receiveFrame(OP_BINARY, b"\x00")
+        assert successResultOf(conn.protocol.recv(decode=False)) == "café".encode()
+        assert successResultOf(conn.protocol.recv(decode=False)) == b"\x00"
+
     def test_send_large_uses_one_frame(self, conn):
         payload = bytes(range(256)) * 4096
         successResultOf(conn.protocol.send(payload))

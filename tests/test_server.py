@@ -208,6 +208,22 @@ class TestHooks:
         conn.receive(request())
         assert answer(conn).status == 101
 
+    def test_origin_patterns(self):
+        import re
+
+        options = {"origins": [re.compile(r"https://[a-z]+\.example\.com")]}
+        conn = serverConnection(**options)
+        conn.receive(request(headers={"Origin": "https://chat.example.com"}))
+        assert answer(conn).status == 101
+        conn = serverConnection(**options)
+        conn.receive(request(headers={"Origin": "https://chat.example.com.evil.net"}))
+        assert answer(conn).status == 403
+
+    @pytest.mark.parametrize("origins", ["https://one", [b"https://bytes"], [42]])
+    def test_origins_checked(self, origins):
+        with pytest.raises(TypeError, match="origins"):
+            ServerOptions(origins=origins)
+
     def test_no_server_header(self):
         conn = serverConnection(serverHeader=None)
         conn.receive(request())

@@ -194,9 +194,12 @@ def checkRequest(request: Request) -> str:
     return key
 
 
-def checkOrigin(headers: Headers, origins: Sequence[str | None] | None) -> str | None:
+def checkOrigin(
+    headers: Headers, origins: Sequence[str | re.Pattern[str] | None] | None
+) -> str | None:
     """
-    Return the request's Origin if C{origins} allows it (None in C{origins}
+    Return the request's Origin if C{origins} allows it: equal to one of its
+    strings, or matched whole by one of its patterns (None in C{origins}
     allows requests without one; C{origins=None} allows everything).
     """
     try:
@@ -204,7 +207,10 @@ def checkOrigin(headers: Headers, origins: Sequence[str | None] | None) -> str |
     except ValueError:
         raise InvalidOrigin("(several)") from None
     if origins is not None and origin not in origins:
-        raise InvalidOrigin(origin)
+        if origin is None or not any(
+            isinstance(allowed, re.Pattern) and allowed.fullmatch(origin) for allowed in origins
+        ):
+            raise InvalidOrigin(origin)
     return origin
 
 

@@ -42,9 +42,11 @@ class IWebSocket(Interface):
     localAddress = Attribute("The transport's C{getHost()}, or C{None} before it is connected.")
     remoteAddress = Attribute("The transport's C{getPeer()}, or C{None} before it is connected.")
 
-    def recv():
+    def recv(decode=True):
         """
-        The next message: C{str} for text, C{bytes} for binary.
+        The next message: C{str} for text, C{bytes} for binary; with
+        C{decode=False}, a text message too comes as its UTF-8 bytes (it
+        was validated as it arrived).
 
         Errbacks with L{ConnectionClosedOK <txws.exceptions.ConnectionClosedOK>}
         or L{ConnectionClosedError <txws.exceptions.ConnectionClosedError>}
@@ -52,10 +54,17 @@ class IWebSocket(Interface):
         Cancelling the Deferred gives up the wait; the next message is kept.
         """
 
-    def send(message):
+    def send(message, compress=True, text=None):
         """
         Send a message: C{str} as text, bytes-like as binary, an iterable or
         async iterable of either as one fragmented message.
+
+        C{compress=False} sends this message uncompressed on a connection
+        that negotiated permessage-deflate. C{text=True} sends a whole
+        bytes-like message, which must be UTF-8 (C{ValueError} if not), as
+        text, without decoding it; C{text=False} sends a C{str} as binary
+        (its UTF-8 bytes). C{text} applies to whole messages only
+        (C{TypeError} for an iterable).
 
         The Deferred fires once the message is written and the transport is
         not asking us to pause (write backpressure, C{writeLimit}); it

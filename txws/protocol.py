@@ -68,8 +68,11 @@ class WebSocketProtocol(ConnectionState):
 
     # -- Receiving -------------------------------------------------------------
 
-    def recv(self) -> defer.Deferred[Message]:
-        return self.inbox.get()
+    def recv(self, decode: bool = True) -> defer.Deferred[Message]:
+        d = self.inbox.get()
+        if not decode:
+            d.addCallback(_utf8)
+        return d
 
     def __aiter__(self) -> WebSocketProtocol:
         return self
@@ -99,12 +102,15 @@ class WebSocketProtocol(ConnectionState):
     # -- Sending ---------------------------------------------------------------
 
     def send(
-        self, message: Message | Iterable[Message] | AsyncIterable[Message]
+        self,
+        message: Message | Iterable[Message] | AsyncIterable[Message],
+        compress: bool = True,
+        text: bool | None = None,
     ) -> defer.Deferred[None]:
         writer = self._writer
         if writer is None:
             return defer.fail(self._closedError())
-        if self.state is OPEN:
+        if self.state is OPEN and text is None:
             lock = writer.lock
             if lock is None or not lock.locked:
                 if message.__class__ is str:
@@ -112,15 +118,15 @@ class WebSocketProtocol(ConnectionState):
                 elif message.__class__ is bytes:
                     opcode, payload = OP_BINARY, message
                 else:
-                    return writer.send(message)
+                    return writer.send(message, compress)
                 if self.extensions:
-                    writer.writeData(opcode, payload)
+                    writer.writeData(opcode, payload, compress=compress)
                 else:
                     writer.writeFrame(opcode, payload)
                 if writer.paused:
                     return writer.writable()
                 return defer.succeed(None)
-        return writer.send(message)
+        return writer.send(message, compress, text)
 
     def sendPrepared(self, prepared: PreparedMessage) -> bool:
         """
@@ -447,6 +453,11 @@ class WebSocketProtocol(ConnectionState):
             if echo is not None:
                 self._sendClose(echo)
             self._closeHandshakeDone(closing)
+
+
+def _utf8(message: Message) -> bytes:
+    """A text message as its UTF-8 bytes (C{recv(decode=False)})."""
+    return message.encode("utf-8") if isinstance(message, str) else message
 
 
 def _discardFrame(opcode: int, end: bool, rsv: int, payload: bytes) -> None:

@@ -6,6 +6,7 @@ that fits any Twisted stream endpoint, and L{serve}.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -58,12 +59,14 @@ DEFAULT_SERVER_HEADER = (
 
 
 class ServerOptions(Options):
-    """
+    r"""
     L{txws.options.Options} plus the server's own settings.
 
-    @ivar origins: acceptable values of the Origin header; C{None} in the
-        list accepts requests without one. Default C{None}: any origin. Set it
-        for browser-facing servers, against cross-site WebSocket hijacking.
+    @ivar origins: acceptable values of the Origin header: strings, or
+        compiled regular expressions that must match the whole Origin
+        (C{re.compile(r"https://[a-z]+\.example\.com")}); C{None} in the list
+        accepts requests without one. Default C{None}: any origin. Set it for
+        browser-facing servers, against cross-site WebSocket hijacking.
     @ivar selectSubprotocol: C{(protocol, offered) -> str | None}, replacing
         the default choice (the first of C{subprotocols} the client offered).
     @ivar processRequest: C{(protocol, request) -> Response | None}, or a
@@ -90,7 +93,7 @@ class ServerOptions(Options):
     def __init__(
         self,
         *,
-        origins: Sequence[str | None] | None = None,
+        origins: Sequence[str | re.Pattern[str] | None] | None = None,
         selectSubprotocol: Callable[..., str | None] | None = None,
         processRequest: Callable[..., Any] | None = None,
         processResponse: Callable[..., Any] | None = None,
@@ -105,6 +108,14 @@ class ServerOptions(Options):
             raise ValueError("maxConnections must be a positive integer or None")
         if serverHeader is not None:
             checkFieldValue(serverHeader, "serverHeader")
+        if origins is not None:
+            if isinstance(origins, (str, bytes)):
+                raise TypeError("origins must be a sequence (of str, re.Pattern or None)")
+            for origin in origins:
+                if origin is not None and not isinstance(origin, (str, re.Pattern)):
+                    raise TypeError(
+                        f"origins entries must be str, re.Pattern or None, not {origin!r}"
+                    )
         self.origins = list(origins) if origins is not None else None
         self.selectSubprotocol = selectSubprotocol
         self.processRequest = processRequest
@@ -119,7 +130,7 @@ class ServerOptions(Options):
 class ServerOptionsKeywords(OptionsKeywords, total=False):
     """The keyword options of L{ServerOptions}, for type checkers and IDEs."""
 
-    origins: Sequence[str | None] | None
+    origins: Sequence[str | re.Pattern[str] | None] | None
     selectSubprotocol: Callable[..., str | None] | None
     processRequest: Callable[..., Any] | None
     processResponse: Callable[..., Any] | None

@@ -80,6 +80,33 @@ class PreparedMessage:
         return self._frame
 
 
+class _Whole:
+    """A whole message whose frame type the caller chose (C{send(..., text=)})."""
+
+    __slots__ = ("opcode", "payload")
+
+    def __init__(self, opcode: int, payload: bytes) -> None:
+        self.opcode = opcode
+        self.payload = payload
+
+
+def _asWhole(message: Any, text: bool) -> _Whole:
+    """C{message} as a text (C{text}) or binary frame, checked at once."""
+    if isinstance(message, str):
+        return _Whole(OP_TEXT if text else OP_BINARY, message.encode("utf-8"))
+    if not isinstance(message, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"text= applies to a whole str or bytes-like message, not {type(message).__name__}"
+        )
+    payload = bytes(message)
+    if text and not payload.isascii():
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"send(..., text=True) needs UTF-8: {e}") from None
+    return _Whole(OP_TEXT if text else OP_BINARY, payload)
+
+
 class FrameWriter:
     """
     Writes the frames of one connection to its transport.
@@ -104,18 +131,23 @@ class FrameWriter:
         self.closing: ClosingHandshake | None = None
         self._waiters: list[defer.Deferred[None]] | None = None
 
-    def send(self, message: Any) -> defer.Deferred[None]:
+    def send(
+        self, message: Any, compress: bool = True, text: bool | None = None
+    ) -> defer.Deferred[None]:
         """
         Send C{message} as the connection's C{send} does (the connection
         itself sends a plain str or bytes), after the fragmented message on
         its way, if any.
         """
+        if text is not None:
+            # Checked at once, open or not, whether or not a message is on its way.
+            message = _asWhole(message, text)
         if self.closing is not None:
             return defer.fail(self.closing.error())
         lock = self.lock
         if lock is not None and lock.locked:
-            return lock.run(self._sendNow, message)
-        return self._sendNow(message)
+            return lock.run(self._sendNow, message, compress)
+        return self._sendNow(message, compress)
 
     def sendPrepared(self, prepared: PreparedMessage) -> bool:
         """
@@ -133,11 +165,13 @@ class FrameWriter:
             self.transport.write(prepared.frame())
         return True
 
-    def _sendNow(self, message: Any) -> defer.Deferred[None]:
+    def _sendNow(self, message: Any, compress: bool = True) -> defer.Deferred[None]:
         if self.closing is not None:
             return defer.fail(self.closing.error())
-        if isinstance(message, (str, bytes, bytearray, memoryview)):
-            self.writeFragments((message,))
+        if message.__class__ is _Whole:
+            self.writeData(message.opcode, message.payload, compress=compress)
+        elif isinstance(message, (str, bytes, bytearray, memoryview)):
+            self.writeFragments((message,), compress)
         elif isinstance(message, Mapping):
             # Iterating would send its keys: surely not what was meant.
             raise TypeError(
@@ -145,9 +179,9 @@ class FrameWriter:
                 " encode it first (json.dumps, say)"
             )
         elif hasattr(message, "__aiter__"):
-            return defer.ensureDeferred(self._sendAsyncFragments(message))
+            return defer.ensureDeferred(self._sendAsyncFragments(message, compress))
         elif hasattr(message, "__iter__"):
-            self.writeFragments(message)
+            self.writeFragments(message, compress)
         else:
             raise TypeError(f"cannot send {type(message).__name__}")
         return self.writable()
@@ -173,27 +207,38 @@ class FrameWriter:
             self.transport.writeSequence((header, payload))
 
     def writeData(
-        self, opcode: int, payload: BytesLike, fin: bool = True, start: bool = True
+        self,
+        opcode: int,
+        payload: BytesLike,
+        fin: bool = True,
+        start: bool = True,
+        compress: bool = True,
     ) -> None:
-        """Write a data frame, encoded by the extensions (C{start}: a message's first)."""
+        """
+        Write a data frame, encoded by the extensions (C{start}: a message's
+        first); without C{compress}, by those that do not compress only.
+        """
         rsv = 0
         for extension in self.extensions:
-            bits, payload = extension.encode(payload, start=start, end=fin)  # type: ignore[arg-type]
-            rsv |= bits
+            if compress or not extension.compresses:
+                bits, payload = extension.encode(payload, start=start, end=fin)  # type: ignore[arg-type]
+                rsv |= bits
         self.writeFrame(opcode, payload, fin, rsv)
 
-    def writeFragments(self, pieces: Iterable[str | BytesLike]) -> None:
+    def writeFragments(self, pieces: Iterable[str | BytesLike], compress: bool = True) -> None:
         """Write a message given in pieces, a frame each (nothing if none)."""
         fragmenter = Fragmenter()
         for piece in pieces:
             frame = fragmenter.push(piece)
             if frame is not None:
-                self.writeData(frame[0], frame[1], False, frame[0] != OP_CONT)
+                self.writeData(frame[0], frame[1], False, frame[0] != OP_CONT, compress)
         frame = fragmenter.finish()
         if frame is not None:
-            self.writeData(frame[0], frame[1], True, frame[0] != OP_CONT)
+            self.writeData(frame[0], frame[1], True, frame[0] != OP_CONT, compress)
 
-    async def _sendAsyncFragments(self, pieces: AsyncIterable[str | BytesLike]) -> None:
+    async def _sendAsyncFragments(
+        self, pieces: AsyncIterable[str | BytesLike], compress: bool = True
+    ) -> None:
         # A message from an async iterable, a frame per piece, waiting while
         # paused; other messages wait for its end.
         if self.lock is None:
@@ -206,13 +251,13 @@ class FrameWriter:
                 frame = fragmenter.push(piece)
                 if frame is not None:
                     self._checkOpen()
-                    self.writeData(frame[0], frame[1], False, frame[0] != OP_CONT)
+                    self.writeData(frame[0], frame[1], False, frame[0] != OP_CONT, compress)
                     if self.paused:
                         await self.writable()
             frame = fragmenter.finish()
             if frame is not None:
                 self._checkOpen()
-                self.writeData(frame[0], frame[1], True, frame[0] != OP_CONT)
+                self.writeData(frame[0], frame[1], True, frame[0] != OP_CONT, compress)
         finally:
             lock.release()
 

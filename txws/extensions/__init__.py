@@ -37,6 +37,8 @@ class Extension:
 
     name: str = ""
     rsvBits: int = 0
+    compresses: bool = False
+    """Whether it compresses: C{send(message, compress=False)} skips it."""
 
     def decode(
         self, data: bytes, *, rsv: int, start: bool, end: bool, maxSize: int | None

@@ -60,6 +60,7 @@ class PerMessageDeflate(Extension):
 
     name = NAME
     rsvBits = RSV1
+    compresses = True
 
     def __init__(
         self,

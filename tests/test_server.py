@@ -10,7 +10,15 @@ from txws.http import Response, findHeadEnd, parseResponse
 from txws.protocol import CLOSED, CONNECTING, OPEN
 from txws.server import ServerOptions, WebSocketServerFactory
 
-from .helpers import PEER, Connection, openServer, request, serverConnection, successResultOf
+from .helpers import (
+    PEER,
+    Connection,
+    assertNoResult,
+    openServer,
+    request,
+    serverConnection,
+    successResultOf,
+)
 
 
 def answer(conn: Connection) -> Response:
@@ -441,3 +449,79 @@ class TestNothingUnsendableOnTheWire:
             Response(200, body="text")
         ok = Response(401, headers=[("WWW-Authenticate", "Bearer")], body=b"no")
         assert ok.serialize().startswith(b"HTTP/1.1 401 Unauthorized\r\n")
+
+
+class TestServerObject:
+    """L{txws.server.WebSocketServer}: the port, its connections, a graceful close."""
+
+    class Port:
+        def __init__(self):
+            self.listening = True
+
+        def getHost(self):
+            return "host"
+
+        def startListening(self):
+            self.listening = True
+
+        def stopListening(self):
+            self.listening = False
+            return defer.succeed(None)
+
+    def serverWithConnections(self, count=2):
+        from txws.server import WebSocketServer
+
+        factory = WebSocketServerFactory(None, reactor=_clock())
+        connections = []
+        for _ in range(count):
+            conn = Connection(factory.buildProtocol(PEER), factory.options.reactor)
+            conn.receive(request())
+            assert answer(conn).status == 101
+            connections.append(conn)
+        return WebSocketServer(self.Port(), factory), connections
+
+    def test_isTheListeningPort(self):
+        from twisted.internet.interfaces import IListeningPort
+        from zope.interface.verify import verifyObject
+
+        server, connections = self.serverWithConnections()
+        assert verifyObject(IListeningPort, server)
+        assert server.getHost() == "host"
+        assert server.connections == {c.protocol for c in connections}
+
+    def test_closeStopsListeningAndClosesEveryConnectionWith1001(self):
+        server, connections = self.serverWithConnections()
+        d = server.close()
+        again = server.close()
+        assert not server.port.listening
+        for conn in connections:
+            conn.assertClosing(1001, "server shutting down")
+        assertNoResult(d)
+        connections[0].receiveClose(1001)
+        connections[0].lose()
+        assertNoResult(d)
+        connections[1].receiveClose(1001)
+        connections[1].lose()
+        assert successResultOf(d) is None and successResultOf(again) is None
+        assert server.connections == set()
+        assert successResultOf(server.close()) is None
+
+    def test_aClientThatDoesNotAnswerIsAbortedAfterCloseTimeout(self):
+        server, connections = self.serverWithConnections(1)
+        d = server.close()
+        connections[0].sent()
+        connections[0].clock.advance(9.9)
+        assert not connections[0].transport.disconnected
+        assertNoResult(d)
+        connections[0].clock.advance(0.1)  # closeTimeout: aborted
+        assert connections[0].transport.disconnected
+        connections[0].lose()
+        assert successResultOf(d) is None
+
+    def test_closeWithoutClosingConnections(self):
+        server, connections = self.serverWithConnections(1)
+        d = server.close(closeConnections=False)
+        assert successResultOf(d) is None
+        assert not server.port.listening
+        assert connections[0].protocol.open
+        assert connections[0].framesSent() == []

@@ -61,7 +61,7 @@ class TestService:
             conn.receiveClose(1001)
             assert conn.transport.disconnecting  # the server closes TCP
             conn.lose()
-        assert successResultOf(stopped) is not None
+        successResultOf(stopped)
         assert service.factory.connections == set()
 
     def test_gracefulStopIsBoundedByCloseTimeout(self) -> None:

@@ -30,6 +30,25 @@ async def echo(ws):
 
 
 @pytest_twisted.ensureDeferred
+async def test_server_close_closes_every_connection_with_1001():
+    """serve()'s server object: its connections, then close() seen as 1001 by every client."""
+    server = await txws.serve(echo, "tcp:0:interface=127.0.0.1")
+    url = f"ws://127.0.0.1:{server.getHost().port}/"
+    clients = [await within(txws.connect(url)) for _ in range(3)]
+    await within(clients[0].send("ping"))
+    assert await within(clients[0].recv()) == "ping"
+    assert len(server.connections) == 3
+    await within(server.close())
+    await within(defer.gatherResults([client.whenClosed() for client in clients]))
+    for client in clients:
+        assert client.closeCode == 1001
+        assert client.closeReason == "server shutting down"
+    assert server.connections == set()
+    with pytest.raises(ConnectError):
+        await within(txws.connect(url))
+
+
+@pytest_twisted.ensureDeferred
 async def test_echo_round_trips():
     """
     Over real TCP: text, binary, 1 MiB and empty messages, fragments, a ping and a close with

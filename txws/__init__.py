@@ -45,7 +45,13 @@ from .http import Headers, Request, Response
 from .interfaces import IWebSocket
 from .protocol import Options, State, WebSocketProtocol
 from .resource import WebSocketResource
-from .server import ServerOptions, WebSocketServerFactory, WebSocketServerProtocol, serve
+from .server import (
+    ServerOptions,
+    WebSocketServer,
+    WebSocketServerFactory,
+    WebSocketServerProtocol,
+    serve,
+)
 from .service import WebSocketService, reconnectingClient
 from .wrapping import WrappingFactory
 
@@ -66,6 +72,7 @@ __all__ = [
     "WebSocketProtocol",
     "WebSocketServerProtocol",
     "WebSocketServerFactory",
+    "WebSocketServer",
     "WebSocketClientProtocol",
     "WebSocketClientFactory",
     "Headers",

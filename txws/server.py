@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
@@ -17,6 +17,7 @@ from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from ._driver import runHandler
 from ._log import peerText
@@ -24,6 +25,7 @@ from ._version import __version__
 from .exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 from .extensions import ServerExtensionFactory, negotiateServer
 from .extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from .frames import CloseCode
 from .handshake import (
     buildResponse,
     buildResponseHead,
@@ -49,7 +51,14 @@ from .protocol import CONNECTING, OPEN, Options, WebSocketProtocol
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["ServerOptions", "WebSocketServerProtocol", "WebSocketServerFactory", "serve"]
+__all__ = [
+    "ServerOptions",
+    "WebSocketServerProtocol",
+    "WebSocketServerFactory",
+    "WebSocketServer",
+    "serve",
+    "closeAll",
+]
 
 log = Logger()
 
@@ -389,17 +398,97 @@ class WebSocketServerFactory(Factory):
         return p
 
 
+def closeAll(
+    connections: Iterable[WebSocketProtocol],
+    code: int = CloseCode.GOING_AWAY,
+    reason: str = "server shutting down",
+) -> defer.Deferred[None]:
+    """
+    Close every open connection of C{connections} with C{code} and
+    C{reason}; fires once all of them are gone (each within its
+    C{closeTimeout}: one that does not answer is aborted).
+    """
+    waits = []
+    for connection in list(connections):
+        waits.append(connection.whenClosed())
+        if connection.open:
+            connection.close(code, reason)
+    return defer.DeferredList(waits, consumeErrors=True).addCallback(lambda _: None)
+
+
+@implementer(IListeningPort)
+class WebSocketServer:
+    """
+    What L{serve} fires with: the listening port (it provides
+    C{IListeningPort}: C{getHost()}, C{stopListening()}), with the
+    connections it serves and a graceful L{close}.
+
+    @ivar port: the C{IListeningPort} the endpoint gave.
+    @ivar factory: the L{WebSocketServerFactory} behind it.
+    """
+
+    def __init__(self, port: IListeningPort, factory: WebSocketServerFactory) -> None:
+        self.port = port
+        self.factory = factory
+        self._waiters: list[defer.Deferred[None]] = []
+        self._closed = False
+
+    @property
+    def connections(self) -> set[WebSocketServerProtocol]:
+        """The open connections."""
+        return self.factory.connections
+
+    def getHost(self) -> Any:
+        return self.port.getHost()
+
+    def startListening(self) -> None:
+        self.port.startListening()
+
+    def stopListening(self) -> Any:
+        """Stop accepting connections; the open ones go on (see L{close})."""
+        return self.port.stopListening()
+
+    def close(self, closeConnections: bool = True) -> defer.Deferred[None]:
+        """
+        Stop listening and, with C{closeConnections}, close every open
+        connection with 1001 (going away). Fires once the port is closed and
+        every connection is gone, each within its C{closeTimeout}. Calling it
+        again gives a Deferred of the same end.
+        """
+        if self._closed:
+            return defer.succeed(None)
+        d: defer.Deferred[None] = defer.Deferred()
+        self._waiters.append(d)
+        if len(self._waiters) == 1:
+            defer.ensureDeferred(self._close(closeConnections)).addBoth(self._done)
+        return d
+
+    def _done(self, result: None | Failure) -> None:
+        self._closed = result is None
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            if result is None:
+                d.callback(None)
+            else:
+                d.errback(result)
+
+    async def _close(self, closeConnections: bool) -> None:
+        await defer.maybeDeferred(self.port.stopListening)
+        if closeConnections:
+            await closeAll(self.connections)
+
+
 def serve(
     handler: Handler,
     endpoint: str | IStreamServerEndpoint = "tcp:8765",
     **options: Unpack[ServerOptionsKeywords],
-) -> defer.Deferred[IListeningPort]:
+) -> defer.Deferred[WebSocketServer]:
     """
     Serve C{handler} on C{endpoint} (a strports description such as
     C{"tcp:8765"} or C{"ssl:8443:privateKey=key.pem"}, or an
-    C{IStreamServerEndpoint}); fires with the C{IListeningPort}. Keyword
-    options are those of L{ServerOptions}; C{reactor} also parses the
-    description.
+    C{IStreamServerEndpoint}); fires with the L{WebSocketServer}, which is
+    also the C{IListeningPort}. Keyword options are those of
+    L{ServerOptions}; C{reactor} also parses the description.
     """
     checkOptionNames("serve", options, ServerOptions)
     reactor: Any = options.get("reactor")
@@ -407,4 +496,8 @@ def serve(
         from twisted.internet import reactor
     listening = serverFromString(reactor, endpoint) if isinstance(endpoint, str) else endpoint
     options["reactor"] = reactor
-    return listening.listen(WebSocketServerFactory(handler, **options))
+    factory = WebSocketServerFactory(handler, **options)
+    d: defer.Deferred[WebSocketServer] = listening.listen(factory).addCallback(
+        WebSocketServer, factory
+    )
+    return d

@@ -29,7 +29,7 @@ from .exceptions import ConnectionClosed
 from .frames import CloseCode
 from .options import checkOptionNames
 from .resource import WebSocketResource
-from .server import Handler, ServerOptions, WebSocketServerFactory
+from .server import Handler, ServerOptions, WebSocketServerFactory, closeAll
 from .uri import parseURI
 
 __all__ = ["WebSocketService", "reconnectingClient"]
@@ -97,15 +97,10 @@ class WebSocketService(MultiService):
         return d
 
     def _closeConnections(self) -> defer.Deferred:
-        connections = list(self.factory.connections)
+        connections = self.factory.connections
         if connections:
             log.info("Closing {count} WebSocket connections", count=len(connections))
-        waits = []
-        for connection in connections:
-            waits.append(connection.whenClosed())
-            if connection.open:
-                connection.close(CloseCode.GOING_AWAY, "server shutting down")
-        return defer.DeferredList(waits, consumeErrors=True)
+        return closeAll(connections)
 
 
 class _ListeningService(StreamServerEndpointService):

@@ -20,9 +20,16 @@ async def handler(websocket: txws.WebSocketServerProtocol) -> None:
 
 
 def results() -> None:
-    listening: Deferred[IListeningPort] = txws.serve(
+    listening: Deferred[txws.WebSocketServer] = txws.serve(
         handler, "tcp:0", maxSize=2**16, maxConnections=3
     )
+
+    def stop(server: txws.WebSocketServer) -> Deferred[None]:
+        port: IListeningPort = server  # a WebSocketServer is the listening port
+        print(port.getHost(), len(server.connections))
+        return server.close(closeConnections=True)
+
+    listening.addCallback(stop)
     client: Deferred[txws.WebSocketClientProtocol] = txws.connect(
         "ws://127.0.0.1/", openTimeout=5, origin="https://example.com"
     )

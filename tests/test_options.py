@@ -36,6 +36,8 @@ def documentedDefaults() -> dict[str, object]:
 
 
 def parseDefault(text: str) -> object:
+    if text in ("`False`", "`True`"):
+        return text == "`True`"
     if text == "none":
         return ()
     if text.startswith('"'):

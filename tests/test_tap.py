@@ -29,6 +29,15 @@ def parse(*args: str) -> tap.Options:
 
 
 class TestOptions:
+    def test_logFrames(self):
+        """--log-frames turns frame logging on for the service's connections; off by default."""
+        assert (
+            tap.makeService(parse("--handler", "examples.echo.echo")).factory.options.logFrames
+            is False
+        )
+        options = parse("--handler", "examples.echo.echo", "--log-frames")
+        assert tap.makeService(options).factory.options.logFrames is True
+
     def test_defaults(self):
         """With only --handler: port tcp:8765 and the ServerOptions defaults."""
         options = parse("--handler", "examples.echo.echo")

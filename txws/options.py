@@ -48,6 +48,7 @@ class OptionsKeywords(TypedDict, total=False):
     subprotocols: Sequence[str]
     extensions: Sequence[ServerExtensionFactory | ClientExtensionFactory]
     compression: str | None
+    logFrames: bool
     reactor: IReactorTime | None
 
 
@@ -89,6 +90,9 @@ class Options:
     @ivar keepalive: the L{Keepalive} that C{pingInterval} and
         C{pingTimeout} make, shared by the connections; C{None} without
         C{pingInterval}.
+    @ivar logFrames: log every frame in and out at debug level (direction,
+        opcode, fin, rsv, length and first bytes), for debugging. Default
+        off, and then it costs nothing.
     @ivar reactor: the reactor (an C{IReactorTime} at least) used for timers;
         default the global reactor.
     """
@@ -105,6 +109,7 @@ class Options:
         "subprotocols",
         "extensions",
         "compression",
+        "logFrames",
         "reactor",
     )
 
@@ -121,6 +126,7 @@ class Options:
         subprotocols: Sequence[str] = (),
         extensions: Sequence[ServerExtensionFactory | ClientExtensionFactory] = (),
         compression: str | None = "deflate",
+        logFrames: bool = False,
         reactor: IReactorTime | None = None,
     ) -> None:
         _checkSize("maxSize", maxSize)
@@ -156,6 +162,9 @@ class Options:
             if deflate is not None:
                 self.extensions.append(deflate)
         self.compression = compression
+        if not isinstance(logFrames, bool):
+            raise TypeError("logFrames must be True or False")
+        self.logFrames = logFrames
         self.reactor = reactor
 
     def defaultDeflate(self) -> ServerExtensionFactory | ClientExtensionFactory | None:

@@ -25,7 +25,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ._log import peerText
+from ._log import FrameLog, about
 from .assembly import MessageAssembler
 from .closing import ClosingHandshake
 from .exceptions import ConnectionClosed, InvalidUTF8, ProtocolError
@@ -91,9 +91,8 @@ class WebSocketProtocol(ConnectionState):
             gate = self._readGate()
             inbox.drained = gate.queueDrained
             gate.pause(QUEUE)
-        # While a read is being parsed, waiting readers are woken once at its
-        # end (or before a control frame), so that a handler reads the whole
-        # batch without suspending between messages.
+        # Readers are woken once at the end of a read (or before a control frame):
+        # a handler reads the whole batch without suspending between messages.
         if inbox.readers:
             parser = self.parser
             if parser is None or not parser.parsing:
@@ -185,10 +184,10 @@ class WebSocketProtocol(ConnectionState):
         if self.state is CLOSED:
             return
         log.info(
-            "Failing WebSocket connection with {peer}: {code} {reason}",
-            peer=peerText(self.transport),
+            "Failing WebSocket connection {connection} with {peer}: {code} {reason}",
             code=code,
             reason=reason,
+            **about(self),
         )
         self._stopInput()
         closing = self._closingHandshake()
@@ -224,8 +223,7 @@ class WebSocketProtocol(ConnectionState):
         else:
             self._startTimer(self.options.closeTimeout)
 
-    # -- The timer (as Twisted's TimeoutMixin, for less): the opening
-    # handshake's, then the closing handshake's; they never overlap.
+    # -- One timer (a TimeoutMixin, for less): the opening handshake's, then the closing one's
 
     def _startTimer(self, timeout: float | None) -> None:
         timer = self._timer
@@ -235,12 +233,12 @@ class WebSocketProtocol(ConnectionState):
 
     def _timedOut(self) -> None:
         self._timer = None
-        peer = peerText(self.transport)
+        fields = about(self)
         if self.state is CONNECTING and not self.transport.disconnecting:
-            log.info("Opening handshake with {peer} timed out", peer=peer)
+            log.info("Opening handshake {connection} with {peer} timed out", **fields)
             self.handshakeTimedOut()
         else:
-            log.info("Closing handshake with {peer} timed out; aborting", peer=peer)
+            log.info("Closing handshake {connection} with {peer} timed out; aborting", **fields)
         self.transport.abortConnection()
 
     # -- Read flow control (txws.readgate) ----------------------------------
@@ -334,9 +332,8 @@ class WebSocketProtocol(ConnectionState):
         if parser is not None:
             if inputOpen:
                 parser.stop()
-            # Drop what refers back to us, so that reference counting frees
-            # the connection at once rather than leaving cycles to the
-            # collector.
+            # Drop what refers back to us: reference counting frees the
+            # connection at once, with no cycle left to the collector.
             parser.callback = _discardFrame
         timer = self._timer
         if timer is not None:
@@ -372,15 +369,20 @@ class WebSocketProtocol(ConnectionState):
         rsv = 0
         for extension in self.extensions:
             rsv |= extension.rsvBits
+        frames = FrameLog(self) if options.logFrames else None
         self.parser = Parser(
-            self._frameReceived,
+            frames.receiving(self._frameReceived) if frames else self._frameReceived,
             requireMask=not self.isClient,
             maxSize=options.maxSize,
             allowedRsv=rsv,
             compressedRsv=rsv,
         )
         transport = self.transport
-        self._writer = FrameWriter(transport, self.isClient, self.extensions)
+        self._writer = (
+            frames.writer(self)
+            if frames
+            else FrameWriter(transport, self.isClient, self.extensions)
+        )
         self.state = OPEN
         if options.writeLimit is not None:
             setWriteLimit(transport, options.writeLimit)
@@ -390,8 +392,7 @@ class WebSocketProtocol(ConnectionState):
             options.keepalive.start(self)
         self.handshakeDone()
         self.connectionOpen()
-        # Frames that came with the handshake are read only now, once the
-        # application had its chance to wait for them.
+        # Frames sent with the handshake are read now, once the application can wait.
         if leftover and self.state is OPEN:
             self.dataReceived(leftover)
 
@@ -403,9 +404,7 @@ class WebSocketProtocol(ConnectionState):
             self.inbox.wake()
             self.failConnection(error.closeCode, str(error))
             return
-        log.failure(
-            "Error while handling data from {peer}", Failure(error), peer=peerText(self.transport)
-        )
+        log.failure("Error handling data {connection} from {peer}", Failure(error), **about(self))
         self.failConnection(CloseCode.INTERNAL_ERROR, "internal error")
 
     def _frameReceived(self, opcode: int, end: bool, rsv: int, payload: bytes) -> None:

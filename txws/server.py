@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ._driver import runHandler
-from ._log import peerText
+from ._log import about
 from ._version import __version__
 from .exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 from .extensions import ServerExtensionFactory, negotiateServer
@@ -298,7 +298,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
 
     def _handshakeError(self, failure: Failure) -> None:
         log.failure(
-            "Error in the opening handshake with {peer}", failure, peer=peerText(self.transport)
+            "Error in the opening handshake {connection} with {peer}", failure, **about(self)
         )
         if self.state is CONNECTING and self.transport is not None:
             self._refuse(
@@ -310,10 +310,10 @@ class WebSocketServerProtocol(WebSocketProtocol):
 
     def _refuse(self, response: Response, why: str) -> None:
         log.info(
-            "Refused WebSocket handshake from {peer}: {status} {why}",
-            peer=peerText(self.transport),
+            "Refused WebSocket handshake {connection} from {peer}: {status} {why}",
             status=response.status,
             why=why,
+            **about(self),
         )
         self._requestBuffer = None
         if "Content-Length" not in response.headers:
@@ -324,7 +324,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
             head = response.serialize()
         except (TypeError, ValueError):
             # A response from processRequest that cannot be sent as it is.
-            log.failure("Cannot send the response refusing {peer}", peer=peerText(self.transport))
+            log.failure("Cannot send the response refusing {connection} {peer}", **about(self))
             head = errorResponse(500, "Failed to open a WebSocket connection.").serialize()
         self.transport.write(head)
         self.closeTransport()
@@ -350,7 +350,7 @@ class WebSocketServerProtocol(WebSocketProtocol):
             if failure.value is not None:
                 failure.value.__traceback__ = None
             return
-        log.failure("Error in WebSocket handler for {peer}", failure, peer=peerText(self.transport))
+        log.failure("Error in WebSocket handler {connection} for {peer}", failure, **about(self))
         if self.state is OPEN:
             self.close(1011, "internal error")
 

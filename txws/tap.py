@@ -107,7 +107,10 @@ class Options(usage.Options):
         "1001 before exiting."
     )
 
-    optFlags = [["no-compression", None, "Do not negotiate permessage-deflate."]]
+    optFlags = [
+        ["no-compression", None, "Do not negotiate permessage-deflate."],
+        ["log-frames", None, "Log every frame in and out (debug level), for debugging."],
+    ]
     optParameters = [
         ["handler", None, None, "The handler, as MODULE.ATTR (required)."],
         *(
@@ -176,4 +179,5 @@ def makeService(options: Options) -> IService:
         subprotocols=options["subprotocols"],
         origins=options["origins"] or None,
         compression=None if options["no-compression"] else "deflate",
+        logFrames=bool(options["log-frames"]),
     )

@@ -390,6 +390,20 @@ class TestBadInput:
         with pytest.raises(PayloadTooBig):
             self.parse(serializeFrame(2, b"x" * 101, mask=True), maxSize=100)
 
+    def test_max_frame_size(self):
+        small = serializeFrame(2, b"x" * 50, fin=False, mask=True) + serializeFrame(
+            0, b"x" * 50, mask=True
+        )
+        assert len(self.parse(small, maxFrameSize=50)) == 2
+        for data in (
+            serializeFrame(2, b"x" * 51, mask=True),  # the fast path's size
+            serializeFrame(2, b"x" * 5000, mask=True),  # the general path's
+            serializeFrame(2, b"x" * 40, fin=False, mask=True)
+            + serializeFrame(0, b"x" * 51, mask=True),
+        ):
+            with pytest.raises(PayloadTooBig, match="frame of"):
+                self.parse(data, maxFrameSize=50)
+
     def test_max_size_counts_fragments(self):
         data = serializeFrame(2, b"x" * 60, fin=False, mask=True) + serializeFrame(
             0, b"x" * 41, mask=True

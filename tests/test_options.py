@@ -143,3 +143,16 @@ def test_unknownOptionWithNothingCloseIsStillNamed() -> None:
 
     with pytest.raises(TypeError, match=r"^serve\(\) got an unexpected keyword argument 'logger'$"):
         txws.serve(None, logger=object())
+
+
+def test_maxSizeAsAPair() -> None:
+    options = Options(maxSize=(2**20, 2**16))
+    assert (options.maxSize, options.maxFragmentSize) == (2**20, 2**16)
+    assert Options(maxSize=(None, 100)).maxSize is None
+    assert Options().maxFragmentSize is None
+
+
+@pytest.mark.parametrize("value", [(1, 2, 3), (0, 10), (10, 0), (10, "big"), (10,)])
+def test_maxSizePairIsChecked(value: object) -> None:
+    with pytest.raises(ValueError, match="maxSize"):
+        Options(maxSize=value)  # type: ignore[arg-type]

@@ -514,6 +514,22 @@ class TestBadInput:
         conn.receive(conn.peerFrame(OP_TEXT, b"x" * 600, fin=False))
         assert closeCodeAfter(conn, conn.peerFrame(OP_CONT, b"x" * 401)) == 1009
 
+    def test_max_size_pair_limits_each_fragment(self):
+        """maxSize=(message, fragment): many small frames pass, one large frame fails at once."""
+        conn = openServer(maxSize=(1000, 100))
+        for _ in range(9):
+            conn.receive(conn.peerFrame(OP_BINARY if _ == 0 else OP_CONT, b"x" * 100, fin=False))
+        conn.receive(conn.peerFrame(OP_CONT, b"x" * 100))
+        assert successResultOf(conn.protocol.recv()) == b"x" * 1000
+        # A header for 101 bytes is enough: no payload is kept.
+        assert closeCodeAfter(conn, conn.peerFrame(OP_TEXT, b"x" * 101)[:8]) == 1009
+
+    def test_max_size_pair_small_frame_fast_path(self):
+        conn = openServer(maxSize=(1000, 10))
+        conn.receiveFrame(OP_TEXT, b"x" * 10)
+        assert successResultOf(conn.protocol.recv()) == "x" * 10
+        assert closeCodeAfter(conn, conn.peerFrame(OP_TEXT, b"x" * 11)) == 1009
+
     def test_max_size_none(self):
         conn = openServer(maxSize=None)
         conn.receive(conn.peerFrame(OP_BINARY, b"x" * (2**21)))

@@ -343,7 +343,8 @@ class Parser:
     passes C{maxSize} raises L{PayloadTooBig} as soon as the header says so,
     before any of its payload is kept, unless its first frame has one of the
     C{compressedRsv} bits: then the extension that inflates it enforces the
-    limit on the inflated size.
+    limit on the inflated size. A data frame longer than C{maxFrameSize}
+    (on the wire) raises L{PayloadTooBig} from its header too.
 
     Setting C{paused} stops parsing after the current piece; bytes fed while
     paused are kept, and L{resume} goes on with them.
@@ -356,6 +357,8 @@ class Parser:
         "callback",
         "requireMask",
         "maxSize",
+        "maxFrameSize",
+        "_smallLimit",
         "allowedRsv",
         "compressedRsv",
         "paused",
@@ -381,12 +384,19 @@ class Parser:
         *,
         requireMask: bool,
         maxSize: int | None = None,
+        maxFrameSize: int | None = None,
         allowedRsv: int = 0,
         compressedRsv: int = 0,
     ) -> None:
         self.callback = callback
         self.requireMask = requireMask
         self.maxSize = maxSize
+        self.maxFrameSize = maxFrameSize
+        # The fast path's one check of both limits: the smaller.
+        if maxFrameSize is None or (maxSize is not None and maxSize < maxFrameSize):
+            self._smallLimit = maxSize
+        else:
+            self._smallLimit = maxFrameSize
         self.allowedRsv = allowedRsv
         self.compressedRsv = compressedRsv
         self.paused = False
@@ -438,7 +448,7 @@ class Parser:
                     and data[1] == (0x80 | length if masked else length)
                     and not self._remaining
                     and not self._fragmented
-                    and (self.maxSize is None or length <= self.maxSize)
+                    and (self._smallLimit is None or length <= self._smallLimit)
                 ):
                     # The usual read: one small text or binary frame, whole,
                     # unfragmented, without reserved bits.
@@ -579,6 +589,10 @@ class Parser:
                 if maxSize is not None and size > maxSize and not exempt:
                     raise PayloadTooBig(
                         f"message of {size} bytes or more exceeds the limit of {maxSize} bytes"
+                    )
+                if self.maxFrameSize is not None and length > self.maxFrameSize:
+                    raise PayloadTooBig(
+                        f"frame of {length} bytes exceeds the limit of {self.maxFrameSize} bytes"
                     )
             if requireMask:
                 if end - start < 4:

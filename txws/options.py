@@ -38,7 +38,7 @@ class OptionsKeywords(TypedDict, total=False):
     functions that take C{**options} declare them with C{Unpack}.
     """
 
-    maxSize: int | None
+    maxSize: int | None | tuple[int | None, int | None]
     maxQueue: int | None
     writeLimit: int | None
     openTimeout: float | None
@@ -62,7 +62,11 @@ class Options:
     @ivar maxSize: largest message accepted (after decompression); exactly
         C{maxSize} bytes is allowed. A larger one fails the connection
         with 1009. Default 1 MiB: a peer cannot make us buffer more than
-        this per connection.
+        this per connection. Given as a C{(message, fragment)} pair, it
+        sets L{maxFragmentSize} too, and this attribute is the first.
+    @ivar maxFragmentSize: largest frame of a message accepted, as sent (a
+        compressed frame's wire size); a larger one fails the connection
+        with 1009 from its header. Default C{None}: only C{maxSize} applies.
     @ivar maxQueue: how many received messages may wait for L{recv
         <WebSocketProtocol.recv>} before we stop reading from the socket.
         Default 16.
@@ -99,6 +103,7 @@ class Options:
 
     __slots__ = (
         "maxSize",
+        "maxFragmentSize",
         "maxQueue",
         "writeLimit",
         "openTimeout",
@@ -116,7 +121,7 @@ class Options:
     def __init__(
         self,
         *,
-        maxSize: int | None = 2**20,
+        maxSize: int | None | tuple[int | None, int | None] = 2**20,
         maxQueue: int | None = 16,
         writeLimit: int | None = 2**16,
         openTimeout: float | None = 10.0,
@@ -129,6 +134,12 @@ class Options:
         logFrames: bool = False,
         reactor: IReactorTime | None = None,
     ) -> None:
+        maxFragmentSize = None
+        if isinstance(maxSize, tuple):
+            if len(maxSize) != 2:
+                raise ValueError("maxSize must be a size, None, or a (message, fragment) pair")
+            maxSize, maxFragmentSize = maxSize
+            _checkSize("maxSize's fragment size", maxFragmentSize)
         _checkSize("maxSize", maxSize)
         _checkSize("maxQueue", maxQueue)
         _checkSize("writeLimit", writeLimit)
@@ -143,7 +154,8 @@ class Options:
             raise TypeError("subprotocols must be a sequence of strings")
         for name in subprotocols:
             checkToken(name, "subprotocols")
-        self.maxSize = maxSize
+        self.maxSize: int | None = maxSize
+        self.maxFragmentSize: int | None = maxFragmentSize
         self.maxQueue = maxQueue
         self.writeLimit = writeLimit
         self.openTimeout = openTimeout

@@ -374,6 +374,7 @@ class WebSocketProtocol(ConnectionState):
             frames.receiving(self._frameReceived) if frames else self._frameReceived,
             requireMask=not self.isClient,
             maxSize=options.maxSize,
+            maxFrameSize=options.maxFragmentSize,
             allowedRsv=rsv,
             compressedRsv=rsv,
         )

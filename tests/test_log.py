@@ -105,3 +105,18 @@ def test_logFramesKeepsAClosedConnectionFreeable() -> None:
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_logFramesOnTheClientSide(logEvents) -> None:
+    """A client's frames are logged before masking, as the frame carries them."""
+    from .helpers import openClient
+
+    conn = openClient(logFrames=True)
+    successResultOf(conn.protocol.send("hi"))
+    conn.receiveFrame(OP_TEXT, b"yo")
+    assert [line.split(" ", 1)[1] for line in frameLines(logEvents)] == [
+        "> TEXT fin=1 rsv=000 2 bytes b'hi'",
+        "< TEXT fin=1 rsv=000 2 bytes b'yo'",
+    ]
+    assert conn.framesSent()[0].payload == b"hi"  # masked on the wire, as ever
+

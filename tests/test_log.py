@@ -119,4 +119,3 @@ def test_logFramesOnTheClientSide(logEvents) -> None:
         "< TEXT fin=1 rsv=000 2 bytes b'yo'",
     ]
     assert conn.framesSent()[0].payload == b"hi"  # masked on the wire, as ever
-

@@ -182,6 +182,15 @@ class WebsocketsServer:
                     return
                 if path == "/fail":
                     raise RuntimeError("websockets handler failure on purpose")
+                if path == "/stream":
+                    # The second fragment only once the client acknowledged
+                    # the first: it must have been delivered on its own.
+                    def fragments():
+                        yield "first "
+                        yield "then " + ws.recv(timeout=10)
+
+                    ws.send(fragments())
+                    ws.send([b"\x00" * 70000, b"\x01" * 70000])
                 if path == "/ping":
                     ws.ping(b"server-ping").wait(timeout=10)
                     ws.send("ponged")
@@ -243,6 +252,25 @@ class TestTxwsClientAgainstWebsocketsServer:
         await within(ws.close(4004, "txws says bye"))
         path, code, reason = await within(deferToThread(wsServer.closes.get, True, 10))
         assert (path, code, reason) == ("/echo", 4004, "txws says bye")
+
+    @pytest_twisted.ensureDeferred
+    async def test_recvStreaming(self, wsServer):
+        """
+        Fragments of a websockets message come one by one: the server sends
+        its second fragment only after the client answered the first.
+        """
+        ws = await within(txws.connect(wsServer.url("/stream")))
+        stream = ws.recvStreaming()
+        assert await within(anext(stream)) == "first "
+        await within(ws.send("ack"))
+
+        async def pieces(stream):
+            return [piece async for piece in stream]
+
+        assert await within(pieces(stream)) == ["then ack"]
+        binary = await within(pieces(ws.recvStreaming()))
+        assert b"".join(binary) == b"\x00" * 70000 + b"\x01" * 70000
+        await within(ws.close())
 
     @pytest_twisted.ensureDeferred
     async def test_server_close_code_seen(self, wsServer):

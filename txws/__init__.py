@@ -53,6 +53,7 @@ from .server import (
     serve,
 )
 from .service import WebSocketService, reconnectingClient
+from .streaming import MessageStream
 from .wrapping import WrappingFactory
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "WebSocketServerProtocol",
     "WebSocketServerFactory",
     "WebSocketServer",
+    "MessageStream",
     "WebSocketClientProtocol",
     "WebSocketClientFactory",
     "Headers",

@@ -12,14 +12,19 @@ extension is in use; a whole, plain message never comes here.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .exceptions import InvalidUTF8
 from .extensions import Extension
 from .frames import COALESCE, OP_CONT, OP_TEXT, BytesLike
 
-__all__ = ["MessageAssembler", "decodeText"]
+__all__ = ["MessageAssembler", "Sink", "decodeText"]
+
+Sink = Callable[[Any, bool], object]
+"""Where a message received in pieces goes: C{sink(piece, last)}, each piece
+decoded (C{str} for text, a whole number of code points; bytes-like for
+binary)."""
 
 
 def decodeText(payload: BytesLike) -> str:
@@ -43,13 +48,28 @@ class MessageAssembler:
     @ivar extensions: the negotiated extensions, decoding in reverse order.
     @ivar maxSize: the largest decoded message, or C{None}; an extension
         that would inflate past it raises L{txws.exceptions.PayloadTooBig}.
+    @ivar sinkFor: asked at the start of each message for a L{Sink} to hand
+        its pieces to as they come, instead of joining them; C{None} (or a
+        C{None} answer) joins. C{maxSize} holds either way.
+    @ivar sink: the sink of the message in progress, if it streams.
     """
 
-    __slots__ = ("extensions", "maxSize", "_parts", "_text", "_decoder", "_decodedSize")
+    __slots__ = (
+        "extensions",
+        "maxSize",
+        "sinkFor",
+        "sink",
+        "_parts",
+        "_text",
+        "_decoder",
+        "_decodedSize",
+    )
 
     def __init__(self, extensions: Sequence[Extension], maxSize: int | None) -> None:
         self.extensions = extensions
         self.maxSize = maxSize
+        self.sinkFor: Callable[[], Sink | None] | None = None
+        self.sink: Sink | None = None
         # str pieces for a text message, bytes-like ones for a binary one.
         self._parts: list[Any] | None = None
         self._text = False
@@ -61,10 +81,12 @@ class MessageAssembler:
         if self.extensions:
             payload = self._decodeExtensions(opcode, end, rsv, payload)
         if opcode != OP_CONT:
-            if end:
+            if self.sinkFor is not None:
+                self.sink = self.sinkFor()
+            if end and self.sink is None:
                 # A whole message, once decoded.
                 return decodeText(payload) if opcode == OP_TEXT else payload
-            self._parts = []
+            self._parts = None if self.sink is not None else []
             self._text = opcode == OP_TEXT
             if self._text:
                 if self._decoder is None:
@@ -72,6 +94,12 @@ class MessageAssembler:
                 else:
                     self._decoder.reset()
         piece: str | BytesLike = self._decodePiece(payload, end) if self._text else payload
+        sink = self.sink
+        if sink is not None:
+            if end:
+                self.sink = None
+            sink(piece, end)
+            return None
         parts = self._parts
         assert parts is not None, "the parser lets no continuation come first"
         if len(piece) < COALESCE and parts and len(parts[-1]) < COALESCE:
@@ -90,6 +118,23 @@ class MessageAssembler:
     def reset(self) -> None:
         """Drop the message in assembly."""
         self._parts = None
+        self.sink = None
+
+    @property
+    def assembling(self) -> bool:
+        """Whether a message is being joined: it began and has not ended."""
+        return self._parts is not None
+
+    def streamRest(self, sink: Sink) -> str | bytes:
+        """
+        Hand the rest of the message being joined to C{sink}; return what
+        came of it so far, joined. (Only while L{assembling}.)
+        """
+        parts = self._parts
+        assert parts is not None
+        self._parts = None
+        self.sink = sink
+        return "".join(parts) if self._text else b"".join(parts)
 
     def _decodePiece(self, payload: BytesLike, end: bool) -> str:
         decoder = self._decoder

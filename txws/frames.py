@@ -347,7 +347,8 @@ class Parser:
     (on the wire) raises L{PayloadTooBig} from its header too.
 
     Setting C{paused} stops parsing after the current piece; bytes fed while
-    paused are kept, and L{resume} goes on with them.
+    paused are kept, and L{resume} goes on with them. Setting C{streaming}
+    delivers binary data in pieces too, from the next message on.
 
     @ivar parsing: whether a call to L{feed} is under way (read it, do not
         set it): a callback can tell that more of the same read may follow.
@@ -362,6 +363,7 @@ class Parser:
         "allowedRsv",
         "compressedRsv",
         "paused",
+        "streaming",
         "parsing",
         "_buf",
         "_fragmented",
@@ -399,7 +401,7 @@ class Parser:
             self._smallLimit = maxFrameSize
         self.allowedRsv = allowedRsv
         self.compressedRsv = compressedRsv
-        self.paused = False
+        self.paused = self.streaming = False
         self._exempt = 0
         self._buf = bytearray()
         self.parsing = False
@@ -620,7 +622,7 @@ class Parser:
             self._messageSize = 0 if fin else size
             self._exempt = exempt
             if opcode:
-                self._binary = opcode == OP_BINARY and not exempt
+                self._binary = opcode == OP_BINARY and not exempt and not self.streaming
             if stop <= end:
                 if mask is not None:
                     payload = applyMask(view[start:stop], mask)

@@ -38,7 +38,9 @@ class Reader(Protocol):
     L{endsIteration} and the connection closed normally, or with the
     L{ConnectionClosed} it closed with. A plain
     C{Deferred} may wait too: it never
-    ends iteration.
+    ends iteration. A reader whose C{takesPieces} is true (a
+    L{txws.streaming.MessageStream}) takes a message that begins on its
+    turn in pieces, from L{Inbox.nextStream}.
     """
 
     endsIteration: bool
@@ -72,11 +74,21 @@ class Inbox:
     @ivar drained: left by the connection when it paused reading because
         the queue is full: L{pop} calls it, once, when at most C{resumeAt}
         messages are left.
+    @ivar stream: the reader that takes the message in progress in pieces
+        (see L{nextStream}), told by L{close} if it ends first.
     """
 
     # A list, not a deque, for readers: rarely more than one, and an empty
     # deque costs ten times the memory of an empty list.
-    __slots__ = ("messages", "readers", "resumeAt", "drained", "driverWaits", "_closedWith")
+    __slots__ = (
+        "messages",
+        "readers",
+        "resumeAt",
+        "drained",
+        "driverWaits",
+        "stream",
+        "_closedWith",
+    )
 
     def __init__(self, resumeAt: int = 0) -> None:
         self.messages: deque[Message] | None = None
@@ -86,6 +98,7 @@ class Inbox:
         # Until a driver other than txws's shows up, NextMessage yields
         # itself to the driver (see NextMessage).
         self.driverWaits = True
+        self.stream: Any = None
         self._closedWith: tuple[bool, Callable[[], ConnectionClosed]] | None = None
 
     def get(self) -> defer.Deferred[Message]:
@@ -97,6 +110,31 @@ class Inbox:
         d: defer.Deferred[Message] = defer.Deferred(self.readers.remove)
         self.readers.append(d)
         return d
+
+    def wait(self, reader: Reader) -> None:
+        """
+        Give C{reader} the next message nobody else waits for: now if one
+        is queued (or the connection is gone), or when it comes.
+        """
+        if self.messages:
+            reader.callback(self.pop())
+        elif self._closedWith is not None:
+            reader.errback(self._closedWith[1]())
+        else:
+            self.readers.append(reader)
+
+    def nextStream(self) -> Any:
+        """
+        A message begins to arrive in pieces: if its reader takes pieces,
+        take it out of the queue of readers, make it L{stream} and return
+        its sink (L{txws.assembly.Sink}); else C{None}, to join the pieces.
+        """
+        readers = self.readers
+        if readers and not self.messages and getattr(readers[0], "takesPieces", False):
+            stream: Any = readers.pop(0)
+            self.stream = stream
+            return stream.pieceReceived
+        return None
 
     def put(self, message: Message) -> None:
         """Add a message (the connection inlines this)."""
@@ -129,6 +167,11 @@ class Inbox:
         """
         self._closedWith = (ok, error)
         self.drained = None
+        stream = self.stream
+        if stream is not None:
+            # Its message will never end.
+            self.stream = None
+            stream.errback(error())
         if self.readers:
             readers, self.readers = self.readers, []
             for reader in readers:

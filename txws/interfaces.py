@@ -54,6 +54,22 @@ class IWebSocket(Interface):
         Cancelling the Deferred gives up the wait; the next message is kept.
         """
 
+    def recvStreaming():
+        """
+        The next message in pieces, each as its frame arrives: an async
+        iterator (L{MessageStream <txws.streaming.MessageStream>}) of C{str}
+        pieces for text (each a whole number of code points) or C{bytes}
+        for binary (a binary frame too comes in pieces as the reads bring
+        it). C{maxSize} still holds; with C{maxSize=None} a message of any
+        size is received in bounded memory. A message that came whole, or
+        part of one that was arriving, comes as the first piece.
+
+        Read it to its end or call its C{aclose()}: more than C{maxQueue}
+        unread pieces pause reading. Iterating raises L{ConnectionClosed
+        <txws.exceptions.ConnectionClosed>} if the connection closes before
+        the message ends.
+        """
+
     def send(message, compress=True, text=None):
         """
         Send a message: C{str} as text, bytes-like as binary, an iterable or

@@ -46,7 +46,8 @@ from .interfaces import IWebSocket
 from .keepalive import Pings
 from .options import Options
 from .readgate import APPLICATION, CLOSED_GATE, QUEUE, WRITE, ReadGate
-from .state import CLOSED, CLOSING, CONNECTING, OPEN, ConnectionState, State
+from .state import CLOSED, CLOSING, CONNECTING, OPEN, State
+from .streaming import StreamingReceive
 from .writer import FrameWriter, PreparedMessage, setWriteLimit
 
 __all__ = ["State", "Options", "WebSocketProtocol", "CONNECTING", "OPEN", "CLOSING", "CLOSED"]
@@ -57,11 +58,11 @@ Message = str | bytes
 
 
 @implementer(IPushProducer, IWebSocket)
-class WebSocketProtocol(ConnectionState):
+class WebSocketProtocol(StreamingReceive):
     """
     A WebSocket connection: the common part of the server and the client.
     Its public API is L{IWebSocket <txws.interfaces.IWebSocket>}; its
-    fields, and the attributes of that API, are L{ConnectionState}'s.
+    fields are L{txws.state}'s, receiving in pieces L{txws.streaming}'s.
     """
 
     __slots__ = ()
@@ -370,14 +371,16 @@ class WebSocketProtocol(ConnectionState):
         for extension in self.extensions:
             rsv |= extension.rsvBits
         frames = FrameLog(self) if options.logFrames else None
-        self.parser = Parser(
-            frames.receiving(self._frameReceived) if frames else self._frameReceived,
+        callback = self.frameCallback()
+        self.parser = parser = Parser(
+            frames.receiving(callback) if frames else callback,
             requireMask=not self.isClient,
             maxSize=options.maxSize,
             maxFrameSize=options.maxFragmentSize,
             allowedRsv=rsv,
             compressedRsv=rsv,
         )
+        parser.streaming = callback != self._frameReceived  # (fragmentReceived)
         transport = self.transport
         self._writer = (
             frames.writer(self)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .frames import Parser
     from .inbox import Inbox
 
-__all__ = ["ReadGate", "GatedConnection", "CLOSED_GATE", "QUEUE", "WRITE", "APPLICATION"]
+__all__ = ["ReadGate", "GatedConnection", "CLOSED_GATE", "QUEUE", "WRITE", "APPLICATION", "STREAM"]
 
 QUEUE = 1
 """Received messages wait unread: C{maxQueue} of them."""
@@ -27,10 +27,13 @@ not read what we send does not get to send more."""
 APPLICATION = 4
 """The application called C{pauseReading} (or a wrapped protocol paused
 its transport)."""
+STREAM = 8
+"""Pieces of a message read with C{recvStreaming()} wait unread:
+C{maxQueue} of them."""
 
 # Reasons that also stop the parser: no message may be delivered while they
 # stand, not even from bytes already read.
-_HOLDING = QUEUE | APPLICATION
+_HOLDING = QUEUE | APPLICATION | STREAM
 
 
 class GatedConnection(Protocol):

@@ -17,6 +17,11 @@ async def handler(websocket: txws.WebSocketServerProtocol) -> None:
     await websocket.send(message)
     latency: float = await websocket.ping()
     print(latency)
+    stream: txws.MessageStream = websocket.recvStreaming()
+    async for piece in stream:
+        kept: str | bytes = piece
+        print(kept)
+    await stream.aclose()
 
 
 def results() -> None:

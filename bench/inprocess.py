@@ -4,6 +4,7 @@ reactor, for the figures docs/performance.md cites.
 
     python bench/inprocess.py                   # times, µs per unit
     python bench/inprocess.py --calls           # Python calls per message
+    python bench/inprocess.py --calls --metrics # the same, counting metrics
     python bench/inprocess.py --against 66c614f # paired with another revision
     valgrind --tool=callgrind python bench/inprocess.py --only echo-100 --once
 
@@ -107,7 +108,8 @@ def build(callbackClass: type | None = None) -> dict:
     clock = MemoryReactorClock()
 
     def opened(protocolClass=None):
-        factory = txws.WebSocketServerFactory(echo, reactor=clock, pingInterval=None)
+        extra = {"metrics": True} if os.environ.get("TXWS_BENCH_METRICS") else {}
+        factory = txws.WebSocketServerFactory(echo, reactor=clock, pingInterval=None, **extra)
         if protocolClass is not None:
             factory.protocol = protocolClass
         protocol = factory.buildProtocol(peer)
@@ -231,12 +233,17 @@ def main() -> None:
         "--rounds", type=int, default=200_000, help="messages (or connections/100) per timing"
     )
     parser.add_argument("--calls", action="store_true", help="count Python calls")
+    parser.add_argument(
+        "--metrics", action="store_true", help="with metrics=True (the cost of counting)"
+    )
     parser.add_argument("--once", action="store_true", help="one timing pass, for callgrind")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--against", help="a git revision to pair this tree with")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     only = [name for name in args.only.split(",") if name]
+    if args.metrics:
+        os.environ["TXWS_BENCH_METRICS"] = "1"
     unknown = set(only) - set(WORKLOADS)
     if unknown:
         parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")

@@ -73,7 +73,7 @@ def handshakeIO(port: int) -> None:
     )
 
 
-def txws_(port: int) -> None:
+def txws_(port: int, **options) -> None:
     import txws
 
     async def echo(ws):
@@ -81,7 +81,7 @@ def txws_(port: int) -> None:
             await ws.send(message)
 
     factory = txws.WebSocketServerFactory(
-        echo, compression=None, pingInterval=None, maxSize=MAX, serverHeader=None
+        echo, compression=None, pingInterval=None, maxSize=MAX, serverHeader=None, **options
     )
     twistedMain(lambda reactor: reactor.listenTCP(port, factory, interface="127.0.0.1"))
 
@@ -232,6 +232,8 @@ SERVERS = {
     "handshake-io": handshakeIO,
     "txws": txws_,
     "txws-callback": txwsCallback,
+    # Not in run.py's default list: --only txws,txws-metrics gives the cost of counting.
+    "txws-metrics": lambda port: txws_(port, metrics=True),
     "autobahn": autobahn,
     "twisted.web": twistedWeb,
     "websockets": websockets_,

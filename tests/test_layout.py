@@ -29,6 +29,7 @@ PURE = [
     "closing",
     "assembly",
     "readgate",
+    "metrics",
     "extensions",
     "extensions.permessage_deflate",
 ]

@@ -106,6 +106,11 @@ class TestOptions:
             (("--handler", "examples.echo.echo", "--port", "nonsense:1"), "invalid --port"),
             (("--handler", "examples.echo.echo", "--static", "/no/such/dir"), "not a directory"),
             (("--handler", "examples.echo.echo", "--path", "ws"), "--path"),
+            (("--handler", "examples.echo.echo", "--metrics", "metrics"), "^--metrics must"),
+            (
+                ("--handler", "examples.echo.echo", "--static", ".", "--metrics", "/ws"),
+                "--metrics and --path must differ",
+            ),
         ],
     )
     def test_errors(self, args, message):

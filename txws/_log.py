@@ -20,9 +20,9 @@ from weakref import WeakKeyDictionary
 from twisted.logger import Logger
 
 from .frames import BytesLike, Opcode
-from .writer import FrameWriter, PreparedMessage
+from .writer import ObservedWriter
 
-__all__ = ["peerText", "connectionId", "about", "FrameLog"]
+__all__ = ["peerText", "connectionId", "about", "FrameLog", "LoggingWriter"]
 
 log = Logger()
 
@@ -77,7 +77,7 @@ class FrameLog:
     One debug line per frame in and out of one connection: direction,
     opcode, fin, rsv, length and the first bytes. L{receiving} wraps the
     parser's callback (a large frame that arrives in pieces logs a line per
-    piece); L{writer} is a L{FrameWriter} that logs what it writes.
+    piece); a L{LoggingWriter} logs what is written (L{txws.observe} puts both on).
 
     It keeps the connection's log fields, not the connection, and only the
     parser holds the wrapped callback (the connection drops it when it is
@@ -99,12 +99,6 @@ class FrameLog:
 
         return logged
 
-    def writer(self, protocol: Any) -> FrameWriter:
-        """A writer for C{protocol} that logs each frame it writes."""
-        writer = _LoggingWriter(protocol.transport, protocol.isClient, protocol.extensions)
-        writer.frameLog = self
-        return writer
-
     def frame(self, direction: str, opcode: int, fin: bool, rsv: int, payload: BytesLike) -> None:
         log.debug(
             "{connection} {direction} {opcode} fin={fin} rsv={rsv} {length} bytes {head}",
@@ -118,22 +112,11 @@ class FrameLog:
         )
 
 
-class _LoggingWriter(FrameWriter):
-    """A L{FrameWriter} whose every frame goes through L{FrameLog.frame}."""
+class LoggingWriter(ObservedWriter):
+    """A writer whose every frame goes through its L{FrameLog}'s C{frame} first."""
 
-    __slots__ = ("frameLog",)
-
-    frameLog: FrameLog
+    __slots__ = ()
 
     def writeFrame(self, opcode: int, payload: BytesLike, fin: bool = True, rsv: int = 0) -> None:
         self.frameLog.frame(">", opcode, fin, rsv, payload)
         super().writeFrame(opcode, payload, fin, rsv)
-
-    def sendPrepared(self, prepared: PreparedMessage) -> bool:
-        lock = self.lock
-        if self.paused or self.closing is not None or (lock is not None and lock.locked):
-            return super().sendPrepared(prepared)
-        # Through writeFrame, so that it is logged (the plain path writes
-        # the shared frame's bytes directly).
-        self.writeData(prepared.opcode, prepared.payload)
-        return True

@@ -274,6 +274,13 @@ class WebSocketClientProtocol(WebSocketProtocol):
         self.transport.abortConnection()
 
     def _notifyFailure(self, failure: Failure) -> None:
+        metrics = self.options.metrics
+        if metrics is not None and not failure.check(_Redirect):
+            error = failure.value
+            if isinstance(error, InvalidStatus):
+                metrics.handshakeFailed(error.response.status)
+            else:
+                metrics.handshakeFailed("timeout" if failure.check(OpenTimeout) else "invalid")
         if self.factory is not None:
             self.factory.handshakeFailed(failure)
         self._openingDone(failure)
@@ -331,6 +338,9 @@ class WebSocketClientFactory(ClientFactory):
     client endpoint. L{handshake} fires with the protocol once it is open,
     or fails with the reason the handshake failed. Keyword options are those
     of L{ClientOptions}.
+
+    @ivar metrics: what the connection did (a L{txws.metrics.Metrics}),
+        with the C{metrics} option; else C{None}.
     """
 
     # (Twisted's Factory is generic from 25.5 on; txws supports older ones.)
@@ -341,6 +351,7 @@ class WebSocketClientFactory(ClientFactory):
         checkOptionNames(type(self).__name__, options, ClientOptions)
         self.uri = parseURI(uri) if isinstance(uri, str) else uri
         self.options = ClientOptions(**options)
+        self.metrics = self.options.metrics
         self.handshake: defer.Deferred[WebSocketClientProtocol] = defer.Deferred(self._cancel)
         self._protocol: WebSocketClientProtocol | None = None
 

@@ -33,6 +33,9 @@ class IWebSocket(Interface):
     closeReason = Attribute(
         'The reason in the peer\'s close frame; C{""} if it closed without one.'
     )
+    sentCloseCode = Attribute(
+        "The code of the close frame we sent, or C{None} if we sent none (yet)."
+    )
     request = Attribute("The opening handshake's L{Request <txws.http.Request>}.")
     response = Attribute("The opening handshake's L{Response <txws.http.Response>}.")
     subprotocol = Attribute("The subprotocol agreed on, or C{None}.")

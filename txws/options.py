@@ -18,6 +18,7 @@ from twisted.internet.interfaces import IReactorTime
 from .extensions import ClientExtensionFactory, ServerExtensionFactory
 from .http import checkToken
 from .keepalive import Keepalive
+from .metrics import Metrics
 
 __all__ = ["Options", "OptionsKeywords", "checkOptionNames"]
 
@@ -49,6 +50,7 @@ class OptionsKeywords(TypedDict, total=False):
     extensions: Sequence[ServerExtensionFactory | ClientExtensionFactory]
     compression: str | None
     logFrames: bool
+    metrics: Metrics | bool | None
     reactor: IReactorTime | None
 
 
@@ -97,6 +99,10 @@ class Options:
     @ivar logFrames: log every frame in and out at debug level (direction,
         opcode, fin, rsv, length and first bytes), for debugging. Default
         off, and then it costs nothing.
+    @ivar metrics: the L{Metrics} the connections count into (C{True}
+        makes one for this factory; pass one to share it between
+        factories), exported by L{txws.prometheus}; C{None} when off, the
+        default, and then counting costs nothing.
     @ivar reactor: the reactor (an C{IReactorTime} at least) used for timers;
         default the global reactor.
     """
@@ -115,6 +121,7 @@ class Options:
         "extensions",
         "compression",
         "logFrames",
+        "metrics",
         "reactor",
     )
 
@@ -132,6 +139,7 @@ class Options:
         extensions: Sequence[ServerExtensionFactory | ClientExtensionFactory] = (),
         compression: str | None = "deflate",
         logFrames: bool = False,
+        metrics: Metrics | bool | None = None,
         reactor: IReactorTime | None = None,
     ) -> None:
         maxFragmentSize = None
@@ -177,6 +185,13 @@ class Options:
         if not isinstance(logFrames, bool):
             raise TypeError("logFrames must be True or False")
         self.logFrames = logFrames
+        if metrics is True:
+            metrics = Metrics()
+        elif metrics is False:
+            metrics = None
+        elif metrics is not None and not isinstance(metrics, Metrics):
+            raise TypeError("metrics must be a txws.metrics.Metrics, True, False or None")
+        self.metrics: Metrics | None = metrics
         self.reactor = reactor
 
     def defaultDeflate(self) -> ServerExtensionFactory | ClientExtensionFactory | None:

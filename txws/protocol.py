@@ -25,7 +25,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ._log import FrameLog, about
+from ._log import about
 from .assembly import MessageAssembler
 from .closing import ClosingHandshake
 from .exceptions import ConnectionClosed, InvalidUTF8, ProtocolError
@@ -44,11 +44,12 @@ from .frames import (
 from .inbox import NextMessage
 from .interfaces import IWebSocket
 from .keepalive import Pings
+from .observe import frameIO
 from .options import Options
 from .readgate import APPLICATION, CLOSED_GATE, QUEUE, WRITE, ReadGate
 from .state import CLOSED, CLOSING, CONNECTING, OPEN, State
 from .streaming import StreamingReceive
-from .writer import FrameWriter, PreparedMessage, setWriteLimit
+from .writer import PreparedMessage, setWriteLimit
 
 __all__ = ["State", "Options", "WebSocketProtocol", "CONNECTING", "OPEN", "CLOSING", "CLOSED"]
 
@@ -346,6 +347,8 @@ class WebSocketProtocol(StreamingReceive):
             timer.cancel()
         self._assembler = None
         if wasOpen:
+            if self.options.metrics is not None:
+                self.options.metrics.connectionClosed(self.closeCode, self.sentCloseCode)
             self.connectionClosed()
         closing = self._closing or self._closingHandshake()
         self.inbox.close(closing.ok, closing.error)
@@ -370,23 +373,18 @@ class WebSocketProtocol(StreamingReceive):
         rsv = 0
         for extension in self.extensions:
             rsv |= extension.rsvBits
-        frames = FrameLog(self) if options.logFrames else None
-        callback = self.frameCallback()
+        inner = self.frameCallback()
+        callback, self._writer = frameIO(self, inner)
         self.parser = parser = Parser(
-            frames.receiving(callback) if frames else callback,
+            callback,
             requireMask=not self.isClient,
             maxSize=options.maxSize,
             maxFrameSize=options.maxFragmentSize,
             allowedRsv=rsv,
             compressedRsv=rsv,
         )
-        parser.streaming = callback != self._frameReceived  # (fragmentReceived)
+        parser.streaming = inner != self._frameReceived  # (fragmentReceived)
         transport = self.transport
-        self._writer = (
-            frames.writer(self)
-            if frames
-            else FrameWriter(transport, self.isClient, self.extensions)
-        )
         self.state = OPEN
         if options.writeLimit is not None:
             setWriteLimit(transport, options.writeLimit)

@@ -316,6 +316,8 @@ class WebSocketServerProtocol(WebSocketProtocol):
             **about(self),
         )
         self._requestBuffer = None
+        if self.options.metrics is not None:
+            self.options.metrics.handshakeFailed(response.status)
         if "Content-Length" not in response.headers:
             response.headers.add("Content-Length", str(len(response.body)))
         if "Connection" not in response.headers:
@@ -360,6 +362,8 @@ class WebSocketServerProtocol(WebSocketProtocol):
 
     def handshakeTimedOut(self) -> None:
         self._requestBuffer = None
+        if self.options.metrics is not None:
+            self.options.metrics.handshakeFailed("timeout")
 
 
 Handler = Callable[[WebSocketServerProtocol], Any]
@@ -378,6 +382,8 @@ class WebSocketServerFactory(Factory):
     Keyword options are those of L{ServerOptions}.
 
     @ivar connections: the open connections.
+    @ivar metrics: what the connections did (a L{txws.metrics.Metrics}),
+        with the C{metrics} option; else C{None}.
     """
 
     # (Twisted's Factory is generic from 25.5 on; txws supports older ones.)
@@ -390,6 +396,7 @@ class WebSocketServerFactory(Factory):
         self.handler = handler
         self.options = ServerOptions(**options)
         self.connections: set[WebSocketServerProtocol] = set()
+        self.metrics = self.options.metrics
 
     def buildProtocol(self, addr: Any) -> WebSocketServerProtocol:  # type: ignore[override]
         p = self.protocol()

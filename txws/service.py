@@ -43,7 +43,10 @@ class WebSocketService(MultiService):
     C{IStreamServerEndpoint}s).
 
     With C{static}, files from that directory are served over HTTP on the
-    same ports and the WebSocket answers at C{path}. Stopping the service
+    same ports and the WebSocket answers at C{path}. With C{metricsPath},
+    the factory's metrics (on unless C{metrics} says otherwise) are served
+    at that path in the Prometheus text format (L{txws.prometheus}), and
+    the WebSocket at every other path (or at C{path}, with C{static}). Stopping the service
     stops listening, closes every connection with 1001 (going away) and
     fires once their closing handshakes are done (each bounded by
     C{closeTimeout}). Keyword options are those of L{txws.ServerOptions}.
@@ -59,6 +62,7 @@ class WebSocketService(MultiService):
         *,
         static: str | None = None,
         path: str = "/ws",
+        metricsPath: str | None = None,
         reactor: Any = None,
         **options: Any,
     ) -> None:
@@ -66,10 +70,24 @@ class WebSocketService(MultiService):
         checkOptionNames("WebSocketService", options, ServerOptions)
         if reactor is None:
             from twisted.internet import reactor
+        if metricsPath is not None:
+            _segments(metricsPath, "metricsPath")
+            options.setdefault("metrics", True)
+            if not options["metrics"]:
+                raise ValueError("metricsPath needs metrics on")
         self.factory = WebSocketServerFactory(handler, reactor=reactor, **options)
         listening: Any = self.factory
-        if static is not None:
-            listening = Site(_staticTree(static, path, WebSocketResource(factory=self.factory)))
+        if static is not None or metricsPath is not None:
+            websocket = WebSocketResource(factory=self.factory)
+            root: Resource = _Everywhere(websocket) if static is None else File(static)
+            if static is not None:
+                _putAt(root, _segments(path, "path"), websocket)
+            if metricsPath is not None:
+                from .prometheus import MetricsResource
+
+                metrics = MetricsResource(self.factory.metrics)
+                _putAt(root, _segments(metricsPath, "metricsPath"), metrics)
+            listening = Site(root)
         if isinstance(endpoints, (str, bytes)) or not isinstance(endpoints, Sequence):
             endpoints = [endpoints]
         for endpoint in endpoints:
@@ -77,7 +95,7 @@ class WebSocketService(MultiService):
             secure = isinstance(endpoint, SSL4ServerEndpoint) or description.startswith("ssl:")
             if isinstance(endpoint, str):
                 endpoint = serverFromString(reactor, endpoint)
-            where = _Where(secure, path if static is not None else "/", static)
+            where = _Where(secure, path if static is not None else "/", static, metricsPath)
             _ListeningService(endpoint, listening, description, where).setServiceParent(self)
 
     def whenListening(self) -> defer.Deferred[list[IListeningPort]]:
@@ -174,10 +192,13 @@ class _ListeningService(StreamServerEndpointService):
 class _Where:
     """Where a listening port serves, as the startup line says it."""
 
-    def __init__(self, secure: bool, path: str, static: str | None) -> None:
+    def __init__(
+        self, secure: bool, path: str, static: str | None, metricsPath: str | None = None
+    ) -> None:
         self.secure = secure
         self.path = path
         self.static = static
+        self.metricsPath = metricsPath
 
     def describe(self, address: Any) -> str:
         if not isinstance(address, (IPv4Address, IPv6Address)):
@@ -192,22 +213,40 @@ class _Where:
         text = f"txws serving ws{s}://{authority}{self.path}{note}"
         if self.static is not None:
             text += f"; files from {self.static} at http{s}://{authority}/"
+        if self.metricsPath is not None:
+            text += f"; metrics at http{s}://{authority}{self.metricsPath}"
         return text
 
 
-def _staticTree(directory: str, path: str, websocket: Resource) -> Resource:
-    """A static File root with C{websocket} at C{path}."""
-    root = File(directory)
-    segments = [s.encode() for s in path.strip("/").split("/") if s]
-    if not segments:
-        raise ValueError("the WebSocket path cannot be / when serving static files")
-    parent: Resource = root
+def _segments(path: str, name: str) -> list[bytes]:
+    """The segments of C{path}, which must start with / and name a path below it."""
+    segments = [s.encode() for s in path.split("/") if s]
+    if not path.startswith("/") or not segments:
+        raise ValueError(f"{name} must start with / and name a path below it, not {path!r}")
+    return segments
+
+
+def _putAt(root: Resource, segments: list[bytes], resource: Resource) -> None:
+    """Put C{resource} at C{segments} below C{root}, adding the resources between."""
+    parent = root
     for segment in segments[:-1]:
-        child = Resource()
-        parent.putChild(segment, child)
+        child = parent.children.get(segment)
+        if child is None:
+            child = Resource()
+            parent.putChild(segment, child)
         parent = child
-    parent.putChild(segments[-1], websocket)
-    return root
+    parent.putChild(segments[-1], resource)
+
+
+class _Everywhere(Resource):
+    """A root that is C{websocket} at every path but its children's."""
+
+    def __init__(self, websocket: Resource) -> None:
+        super().__init__()
+        self.websocket = websocket
+
+    def getChild(self, path: bytes, request: Any) -> Resource:
+        return self.websocket
 
 
 def _firstDelayRandomised(

@@ -148,6 +148,12 @@ class ConnectionState(Protocol):
         return None if closing is None else closing.code
 
     @property
+    def sentCloseCode(self) -> int | None:
+        closing = self._closing
+        sent = closing.sent if closing is not None else None
+        return sent.code if sent is not None else None
+
+    @property
     def closeReason(self) -> str | None:
         closing = self._closeKnown()
         return None if closing is None else closing.reason

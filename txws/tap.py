@@ -119,6 +119,12 @@ class Options(usage.Options):
         ),
         ["static", None, None, "Serve the files of this directory over HTTP too."],
         ["path", None, "/ws", "With --static: the WebSocket's path."],
+        [
+            "metrics",
+            None,
+            None,
+            "Serve Prometheus metrics at this path, on the same ports (needs the metrics extra).",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -166,6 +172,16 @@ class Options(usage.Options):
             raise usage.UsageError(f"--static {static!r} is not a directory")
         if not self["path"].startswith("/") or self["path"].strip("/") == "":
             raise usage.UsageError("--path must start with / and name a path below it")
+        metrics = self["metrics"]
+        if metrics is not None:
+            if not metrics.startswith("/") or metrics.strip("/") == "":
+                raise usage.UsageError("--metrics must start with / and name a path below it")
+            if static is not None and metrics.rstrip("/") == self["path"].rstrip("/"):
+                raise usage.UsageError("--metrics and --path must differ")
+            try:
+                import txws.prometheus  # noqa: F401
+            except ImportError as e:
+                raise usage.UsageError(f"--metrics: {e}") from None
 
 
 def makeService(options: Options) -> IService:
@@ -175,6 +191,7 @@ def makeService(options: Options) -> IService:
         options["handler"],
         static=options["static"],
         path=options["path"],
+        metricsPath=options["metrics"],
         **{attribute: options[flag] for flag, attribute, _, _ in LIMITS},
         subprotocols=options["subprotocols"],
         origins=options["origins"] or None,

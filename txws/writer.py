@@ -28,7 +28,7 @@ from .frames import (
     frameHeader,
 )
 
-__all__ = ["FrameWriter", "PreparedMessage", "setWriteLimit"]
+__all__ = ["FrameWriter", "ObservedWriter", "PreparedMessage", "setWriteLimit"]
 
 # Payloads at least this long are written apart from their header rather
 # than copied into one buffer with it.
@@ -294,3 +294,25 @@ class FrameWriter:
         waiters, self._waiters = self._waiters, None
         for d in waiters or ():
             d.errback(closing.error())
+
+
+class ObservedWriter(FrameWriter):
+    """
+    A L{FrameWriter} whose every frame goes through L{writeFrame}, even a
+    broadcast's shared frame: the base of writers that watch what they
+    write (frame logging, metrics), which override C{writeFrame}.
+
+    @ivar frameLog: the frame log a L{txws._log.LoggingWriter} writes to.
+    @ivar metrics: the metrics a L{txws.observe.CountingWriter} counts into.
+    """
+
+    __slots__ = ("frameLog", "metrics")
+    frameLog: Any
+    metrics: Any
+
+    def sendPrepared(self, prepared: PreparedMessage) -> bool:
+        lock = self.lock
+        if self.paused or self.closing is not None or (lock is not None and lock.locked):
+            return super().sendPrepared(prepared)
+        self.writeData(prepared.opcode, prepared.payload)
+        return True

@@ -30,6 +30,7 @@ PURE = [
     "assembly",
     "readgate",
     "metrics",
+    "tunnel",
     "extensions",
     "extensions.permessage_deflate",
 ]

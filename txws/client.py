@@ -42,6 +42,7 @@ from .http import (
 )
 from .options import OptionsKeywords, checkOptionNames
 from .protocol import CONNECTING, Options, WebSocketProtocol
+from .proxy import parseProxyURL, proxyEndpoint, proxyFor
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -379,11 +380,28 @@ class WebSocketClientFactory(ClientFactory):
 
 
 def endpointFor(
-    reactor: Any, uri: WebSocketURI, tlsOptions: Any, timeout: float | None
+    reactor: Any,
+    uri: WebSocketURI,
+    tlsOptions: Any,
+    timeout: float | None,
+    proxy: str | bool | None = None,
+    proxyTLSOptions: Any = None,
 ) -> IStreamClientEndpoint:
-    endpoint: IStreamClientEndpoint = HostnameEndpoint(
-        reactor, uri.host, uri.port, timeout=timeout if timeout is not None else 30
-    )
+    """
+    How to reach C{uri}: TCP to its host, or a tunnel through the proxy
+    L{proxyFor <txws.proxy.proxyFor>} picks from C{proxy} (C{True}: the
+    environment's); then TLS for C{wss://}.
+    """
+    chosen = proxyFor(uri, proxy)
+    endpoint: IStreamClientEndpoint
+    if chosen is not None:
+        endpoint = proxyEndpoint(
+            reactor, chosen, uri.host, uri.port, timeout=timeout, proxyTLSOptions=proxyTLSOptions
+        )
+    else:
+        endpoint = HostnameEndpoint(
+            reactor, uri.host, uri.port, timeout=timeout if timeout is not None else 30
+        )
     if uri.secure:
         if tlsOptions is None:
             from twisted.internet.ssl import optionsForClientTLS
@@ -401,6 +419,8 @@ def connect(
     endpoint: IStreamClientEndpoint | None = None,
     tlsOptions: Any = None,
     redirectEndpoint: Callable[[WebSocketURI], IStreamClientEndpoint] | None = None,
+    proxy: str | bool | None = True,
+    proxyTLSOptions: Any = None,
     **options: Unpack[ClientOptionsKeywords],
 ) -> defer.Deferred[WebSocketClientProtocol]:
     """
@@ -425,6 +445,15 @@ def connect(
     say). C{tlsOptions}, and so any client certificate, applies to the
     original authority only: a redirect elsewhere verifies the new host
     against the system's trust roots and presents no client certificate.
+
+    C{proxy} is the proxy to go through (C{http://}, C{https://},
+    C{socks5://} or C{socks5h://}, credentials in the URL if it needs
+    them); by default (C{True}) the environment's (C{https_proxy} for
+    C{wss://}, C{http_proxy} for C{ws://}, C{all_proxy}, C{no_proxy});
+    C{None} goes direct. Redirects go through it too; a proxy that refuses
+    fails with L{ProxyError <txws.exceptions.ProxyError>}.
+    C{proxyTLSOptions} verifies an C{https://} proxy (default: the system's
+    trust roots for its host). C{endpoint} replaces all of this.
     """
     checkOptionNames("connect", options, ClientOptions)
     if reactor is None:
@@ -434,8 +463,11 @@ def connect(
     options["reactor"] = reactor
     parsed = parseURI(uri)
     timeout = ClientOptions(**options).openTimeout  # checks the options too
+    if proxy is not True and proxy is not None:
+        parseProxyURL(proxy)  # type: ignore[arg-type]  # (refused now, not later)
+    via = (proxy, proxyTLSOptions)
     d = defer.ensureDeferred(
-        _connect(parsed, reactor, endpoint, tlsOptions, redirectEndpoint, dict(options))
+        _connect(parsed, reactor, endpoint, tlsOptions, redirectEndpoint, via, dict(options))
     )
     if timeout is not None:
 
@@ -455,6 +487,7 @@ async def _connect(
     endpoint: IStreamClientEndpoint | None,
     tlsOptions: Any,
     redirectEndpoint: Callable[[WebSocketURI], IStreamClientEndpoint] | None,
+    via: tuple[str | bool | None, Any],
     options: dict[str, Any],
 ) -> WebSocketClientProtocol:
     original = uri
@@ -482,6 +515,7 @@ async def _connect(
                 uri,
                 tlsOptions if sameAuthority else None,
                 options.get("openTimeout", 10.0),
+                *via,
             )
         connecting = target.connect(factory)
         try:

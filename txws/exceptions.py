@@ -53,6 +53,7 @@ __all__ = [
     "NegotiationError",
     "RedirectError",
     "TLSError",
+    "ProxyError",
     "OpenTimeout",
     "ProtocolError",
     "InvalidUTF8",
@@ -164,6 +165,29 @@ class TLSError(InvalidHandshake):
         self.host = host
         self.reason = reason
         self.__cause__ = reason
+
+
+class ProxyError(InvalidHandshake):
+    """
+    The proxy did not open the tunnel: it refused (an HTTP status other than
+    2xx to CONNECT, such as 407 or 403; a SOCKS5 reply other than success;
+    credentials it did not accept), could not be reached, or answered
+    something that is not its protocol.
+
+    @ivar proxy: the proxy's URL, without credentials.
+    @ivar httpStatus: the HTTP status an HTTP proxy answered, or C{None}.
+    @ivar socksReply: the SOCKS5 reply code (RFC 1928, 6) a SOCKS proxy
+        sent, or C{None}.
+    """
+
+    def __init__(
+        self, proxy: str, why: str, *, httpStatus: int | None = None, socksReply: int | None = None
+    ) -> None:
+        super().__init__(f"proxy {proxy}: {why}")
+        self.proxy = proxy
+        self.why = why
+        self.httpStatus = httpStatus
+        self.socksReply = socksReply
 
 
 class OpenTimeout(InvalidHandshake, TimeoutError):

@@ -302,6 +302,8 @@ def reconnectingClient(
     reactor: Any = None,
     tlsOptions: Any = None,
     backoffPolicy: Callable[[int], float] | None = None,
+    proxy: str | bool | None = True,
+    proxyTLSOptions: Any = None,
     **options: Any,
 ) -> ClientService:
     """
@@ -312,8 +314,9 @@ def reconnectingClient(
     delay from C{backoffPolicy} (by default exponential, with a random first
     delay of 0 to 5 s, as RFC 6455 7.2.3 asks). Start it with
     C{startService()} or add it to an application; C{whenConnected()} fires
-    with the open connection. Keyword options are those of
-    L{txws.ClientOptions}.
+    with the open connection. C{proxy} and C{proxyTLSOptions} are
+    L{connect <txws.client.connect>}'s (by default, the environment's
+    proxy). Keyword options are those of L{txws.ClientOptions}.
     """
     checkOptionNames("reconnectingClient", options, ClientOptions)
     if reactor is None:
@@ -321,7 +324,9 @@ def reconnectingClient(
     parsed = parseURI(uri)
     options.setdefault("reactor", reactor)
     factory = _ReconnectingFactory(parsed, handler, **options)
-    endpoint = endpointFor(reactor, parsed, tlsOptions, factory.options.openTimeout)
+    endpoint = endpointFor(
+        reactor, parsed, tlsOptions, factory.options.openTimeout, proxy, proxyTLSOptions
+    )
     return ClientService(
         endpoint,
         factory,

@@ -38,6 +38,9 @@ def results() -> None:
     client: Deferred[txws.WebSocketClientProtocol] = txws.connect(
         "ws://127.0.0.1/", openTimeout=5, origin="https://example.com"
     )
+    proxied = txws.connect("wss://example.com/", proxy="socks5h://127.0.0.1:1080")
+    direct = txws.connect("ws://127.0.0.1/", proxy=None)
+    print(proxied, direct)
     print(listening, client)
 
 
@@ -45,6 +48,10 @@ def misspelledOptions() -> None:
     txws.serve(handler, "tcp:0", maxSise=1)  # type: ignore[call-arg]
     txws.connect("ws://127.0.0.1/", pingIntreval=1)  # type: ignore[call-arg]
     txws.WebSocketServerFactory(handler, maxQueue="16")  # type: ignore[arg-type]
+
+
+def badProxy() -> None:
+    txws.connect("ws://127.0.0.1/", proxy=3128)  # type: ignore[arg-type]
 
 
 def serverOnlyOptionsOnTheClient() -> None:

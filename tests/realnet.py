@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 import socket
 from typing import Any
 
@@ -67,3 +68,84 @@ def selfSignedCertificate(hostname: str = "localhost") -> tuple[bytes, bytes]:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return certPEM, keyPEM
+
+
+class RedisServer:
+    """
+    A real redis-server of our own on a free loopback port, with no
+    persistence; L{stop} and L{start} again keep the port.
+    """
+
+    def __init__(self) -> None:
+        import shutil
+
+        self.executable = shutil.which("redis-server")
+        self.port = freePort()
+        self.process: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import subprocess
+        import time
+
+        assert self.executable is not None
+        self.process = subprocess.Popen(
+            [
+                self.executable,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        # Until it says it is ready (a hang is caught by the deadline).
+        import select
+
+        deadline = time.monotonic() + 60
+        seen = b""
+        stream = self.process.stdout
+        while b"Ready to accept connections" not in seen:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"redis-server not ready within 60 s: {seen[-500:]!r}")
+            readable, _, _ = select.select([stream], [], [], left)
+            if readable:
+                chunk = os.read(stream.fileno(), 4096)
+                if not chunk:
+                    raise RuntimeError(f"redis-server exited: {seen[-500:]!r}")
+                seen += chunk
+
+    def waitForSubscribers(self, channel: str, count: int, seconds: float = 30) -> None:
+        """Ask Redis (PUBSUB NUMSUB) until C{channel} has C{count} subscribers."""
+        import time
+
+        deadline = time.monotonic() + seconds
+        command = f"*3\r\n$6\r\nPUBSUB\r\n$6\r\nNUMSUB\r\n${len(channel)}\r\n{channel}\r\n"
+        with socket.create_connection(("127.0.0.1", self.port), timeout=seconds) as s:
+            while time.monotonic() < deadline:
+                s.sendall(command.encode())
+                reply = b""
+                while reply.count(b"\r\n") < 4:
+                    reply += s.recv(4096)
+                if int(reply.split(b"\r\n")[3][1:]) >= count:
+                    return
+        raise AssertionError(f"{channel} did not get {count} subscribers within {seconds} s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+        if self.process is not None:
+            self.process.stdout.close()
+        self.process = None

@@ -33,6 +33,10 @@ class IWebSocket(Interface):
     closeReason = Attribute(
         'The reason in the peer\'s close frame; C{""} if it closed without one.'
     )
+    factory = Attribute(
+        "The factory that built the connection (C{None} if none did): on a"
+        " server, its C{groups} and C{metrics}; on a client, its C{metrics}."
+    )
     sentCloseCode = Attribute(
         "The code of the close frame we sent, or C{None} if we sent none (yet)."
     )

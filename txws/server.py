@@ -26,6 +26,7 @@ from .exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 from .extensions import ServerExtensionFactory, negotiateServer
 from .extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from .frames import CloseCode
+from .groups import Groups
 from .handshake import (
     buildResponse,
     buildResponseHead,
@@ -384,6 +385,7 @@ class WebSocketServerFactory(Factory):
     @ivar connections: the open connections.
     @ivar metrics: what the connections did (a L{txws.metrics.Metrics}),
         with the C{metrics} option; else C{None}.
+    @ivar groups: the groups its connections join (L{txws.groups}).
     """
 
     # (Twisted's Factory is generic from 25.5 on; txws supports older ones.)
@@ -397,6 +399,23 @@ class WebSocketServerFactory(Factory):
         self.options = ServerOptions(**options)
         self.connections: set[WebSocketServerProtocol] = set()
         self.metrics = self.options.metrics
+        self._groups: Groups | None = None
+
+    @property
+    def groups(self) -> Groups:
+        """
+        The groups (rooms) of this factory's connections, a L{Groups}: local
+        to the process unless it was given one with a backplane.
+        """
+        if self._groups is None:
+            self._groups = Groups()
+        return self._groups
+
+    @groups.setter
+    def groups(self, groups: Groups) -> None:
+        if not isinstance(groups, Groups):
+            raise TypeError("groups must be a txws.groups.Groups")
+        self._groups = groups
 
     def buildProtocol(self, addr: Any) -> WebSocketServerProtocol:  # type: ignore[override]
         p = self.protocol()

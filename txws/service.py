@@ -27,6 +27,7 @@ from ._driver import runHandler
 from .client import ClientOptions, WebSocketClientFactory, WebSocketClientProtocol, endpointFor
 from .exceptions import ConnectionClosed
 from .frames import CloseCode
+from .groups import Groups
 from .options import checkOptionNames
 from .resource import WebSocketResource
 from .server import Handler, ServerOptions, WebSocketServerFactory, closeAll
@@ -46,7 +47,10 @@ class WebSocketService(MultiService):
     same ports and the WebSocket answers at C{path}. With C{metricsPath},
     the factory's metrics (on unless C{metrics} says otherwise) are served
     at that path in the Prometheus text format (L{txws.prometheus}), and
-    the WebSocket at every other path (or at C{path}, with C{static}). Stopping the service
+    the WebSocket at every other path (or at C{path}, with C{static}). With
+    C{redis} (C{redis://host:port/db}), the factory's L{groups
+    <txws.groups.Groups>} reach the members connected to every process that
+    shares that Redis (L{txws.redis}). Stopping the service
     stops listening, closes every connection with 1001 (going away) and
     fires once their closing handshakes are done (each bounded by
     C{closeTimeout}). Keyword options are those of L{txws.ServerOptions}.
@@ -63,6 +67,7 @@ class WebSocketService(MultiService):
         static: str | None = None,
         path: str = "/ws",
         metricsPath: str | None = None,
+        redis: str | None = None,
         reactor: Any = None,
         **options: Any,
     ) -> None:
@@ -76,6 +81,10 @@ class WebSocketService(MultiService):
             if not options["metrics"]:
                 raise ValueError("metricsPath needs metrics on")
         self.factory = WebSocketServerFactory(handler, reactor=reactor, **options)
+        if redis is not None:
+            from .redis import RedisBackplane
+
+            self.factory.groups = Groups(RedisBackplane(redis, reactor=reactor))
         listening: Any = self.factory
         if static is not None or metricsPath is not None:
             websocket = WebSocketResource(factory=self.factory)
@@ -118,7 +127,8 @@ class WebSocketService(MultiService):
         connections = self.factory.connections
         if connections:
             log.info("Closing {count} WebSocket connections", count=len(connections))
-        return closeAll(connections)
+        d = closeAll(connections)
+        return d.addCallback(lambda _: self.factory.groups.stop())
 
 
 class _ListeningService(StreamServerEndpointService):

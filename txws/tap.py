@@ -120,6 +120,13 @@ class Options(usage.Options):
         ["static", None, None, "Serve the files of this directory over HTTP too."],
         ["path", None, "/ws", "With --static: the WebSocket's path."],
         [
+            "redis",
+            None,
+            None,
+            "Share groups with every process on this Redis, redis://HOST:PORT/DB"
+            " (needs the redis extra).",
+        ],
+        [
             "metrics",
             None,
             None,
@@ -172,6 +179,13 @@ class Options(usage.Options):
             raise usage.UsageError(f"--static {static!r} is not a directory")
         if not self["path"].startswith("/") or self["path"].strip("/") == "":
             raise usage.UsageError("--path must start with / and name a path below it")
+        if self["redis"] is not None:
+            try:
+                from .redis import parseRedisURL
+
+                parseRedisURL(self["redis"])
+            except (ImportError, ValueError) as e:
+                raise usage.UsageError(f"--redis: {e}") from None
         metrics = self["metrics"]
         if metrics is not None:
             if not metrics.startswith("/") or metrics.strip("/") == "":
@@ -192,6 +206,7 @@ def makeService(options: Options) -> IService:
         static=options["static"],
         path=options["path"],
         metricsPath=options["metrics"],
+        redis=options["redis"],
         **{attribute: options[flag] for flag, attribute, _, _ in LIMITS},
         subprotocols=options["subprotocols"],
         origins=options["origins"] or None,

@@ -1,6 +1,6 @@
 """
-A chat room: everyone who joins sees who is here, and every message is
-broadcast to every member.
+A chat room: everyone who joins sees who is here, and every message goes
+to every member, through the server's groups (txws.groups).
 
     twistd -n websocket --handler examples.chat.handler --static examples/chat/static
 
@@ -8,21 +8,28 @@ then open http://localhost:8765/ in two windows. The page (static/) speaks
 JSON: it sends {"type": "join", "name": ...} first, then
 {"type": "say", "text": ...}; the server sends "welcome" (to the one who
 joined: their id and who is here), "joined", "left" and "message" events.
+
+Unchanged, it runs on several processes or machines sharing one Redis
+(``--redis redis://HOST:PORT/0``, with ``--workers N`` or several
+instances): messages, joins and leaves reach everyone; the list of who is
+here in "welcome", and the count, are those connected to the same process.
 """
 
-import itertools
 import json
+import os
 from datetime import datetime, timezone
+from itertools import count
 
-import txws
+ROOM = "chat"
 
-# The members of the room: connection -> (id, name).
-room: dict = {}
-ids = itertools.count(1)
+# This process's members: connection -> (id, name). Ids are unique across
+# processes: this one's pid, and a counter.
+here: dict = {}
+ids = (f"{os.getpid()}-{n}" for n in count(1))
 
 
-def tell(event: str, **fields) -> None:
-    txws.broadcast(room, json.dumps({"event": event, **fields}))
+def tell(groups, event: str, **fields) -> None:
+    groups.send(ROOM, json.dumps({"event": event, **fields}))
 
 
 def parse(message):
@@ -37,6 +44,7 @@ def parse(message):
 
 
 async def handler(websocket):
+    groups = websocket.factory.groups
     me = None
     try:
         async for message in websocket:
@@ -48,17 +56,19 @@ async def handler(websocket):
                     continue
                 name = " ".join(str(data.get("name") or "").split())[:40] or "anonymous"
                 me = (next(ids), name)
-                room[websocket] = me
-                members = [{"id": i, "name": n} for i, n in room.values()]
+                here[websocket] = me
+                members = [{"id": i, "name": n} for i, n in here.values()]
                 await websocket.send(
                     json.dumps({"event": "welcome", "id": me[0], "members": members})
                 )
-                tell("joined", id=me[0], name=name, count=len(room))
+                groups.add(ROOM, websocket)
+                tell(groups, "joined", id=me[0], name=name, count=len(here))
             elif data.get("type") == "say":
                 text = str(data.get("text") or "").strip()[:1000]
                 if text:
                     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-                    tell("message", id=me[0], name=me[1], text=text, time=now)
+                    tell(groups, "message", id=me[0], name=me[1], text=text, time=now)
     finally:
-        if room.pop(websocket, None) is not None:
-            tell("left", id=me[0], name=me[1], count=len(room))
+        if here.pop(websocket, None) is not None:
+            groups.remove(ROOM, websocket)
+            tell(groups, "left", id=me[0], name=me[1], count=len(here))

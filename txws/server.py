@@ -46,6 +46,7 @@ from .http import (
     findHeadEnd,
     parseRequest,
 )
+from .listening import reusePortEndpoint
 from .options import OptionsKeywords, checkOptionNames
 from .protocol import CONNECTING, OPEN, Options, WebSocketProtocol
 
@@ -507,6 +508,8 @@ class WebSocketServer:
 def serve(
     handler: Handler,
     endpoint: str | IStreamServerEndpoint = "tcp:8765",
+    *,
+    reusePort: bool = False,
     **options: Unpack[ServerOptionsKeywords],
 ) -> defer.Deferred[WebSocketServer]:
     """
@@ -515,12 +518,21 @@ def serve(
     C{IStreamServerEndpoint}); fires with the L{WebSocketServer}, which is
     also the C{IListeningPort}. Keyword options are those of
     L{ServerOptions}; C{reactor} also parses the description.
+
+    C{reusePort=True} binds a C{tcp:} or C{ssl:} description with
+    C{SO_REUSEPORT}, so that processes started side by side (by systemd,
+    supervisor...) share the port (L{txws.listening.reusePortEndpoint}).
     """
     checkOptionNames("serve", options, ServerOptions)
     reactor: Any = options.get("reactor")
     if reactor is None:
         from twisted.internet import reactor
-    listening = serverFromString(reactor, endpoint) if isinstance(endpoint, str) else endpoint
+    if reusePort:
+        if not isinstance(endpoint, str):
+            raise TypeError("reusePort needs a strports description, not an endpoint")
+        listening = reusePortEndpoint(reactor, endpoint)
+    else:
+        listening = serverFromString(reactor, endpoint) if isinstance(endpoint, str) else endpoint
     options["reactor"] = reactor
     factory = WebSocketServerFactory(handler, **options)
     d: defer.Deferred[WebSocketServer] = listening.listen(factory).addCallback(

@@ -28,6 +28,7 @@ from .client import ClientOptions, WebSocketClientFactory, WebSocketClientProtoc
 from .exceptions import ConnectionClosed
 from .frames import CloseCode
 from .groups import Groups
+from .listening import reusePortEndpoint
 from .options import checkOptionNames
 from .resource import WebSocketResource
 from .server import Handler, ServerOptions, WebSocketServerFactory, closeAll
@@ -50,7 +51,9 @@ class WebSocketService(MultiService):
     the WebSocket at every other path (or at C{path}, with C{static}). With
     C{redis} (C{redis://host:port/db}), the factory's L{groups
     <txws.groups.Groups>} reach the members connected to every process that
-    shares that Redis (L{txws.redis}). Stopping the service
+    shares that Redis (L{txws.redis}). With C{reusePort}, C{tcp:} and
+    C{ssl:} descriptions bind with C{SO_REUSEPORT}, for processes run side
+    by side that share the ports. Stopping the service
     stops listening, closes every connection with 1001 (going away) and
     fires once their closing handshakes are done (each bounded by
     C{closeTimeout}). Keyword options are those of L{txws.ServerOptions}.
@@ -68,6 +71,7 @@ class WebSocketService(MultiService):
         path: str = "/ws",
         metricsPath: str | None = None,
         redis: str | None = None,
+        reusePort: bool = False,
         reactor: Any = None,
         **options: Any,
     ) -> None:
@@ -103,7 +107,13 @@ class WebSocketService(MultiService):
             description = endpoint if isinstance(endpoint, str) else repr(endpoint)
             secure = isinstance(endpoint, SSL4ServerEndpoint) or description.startswith("ssl:")
             if isinstance(endpoint, str):
-                endpoint = serverFromString(reactor, endpoint)
+                endpoint = (
+                    reusePortEndpoint(reactor, endpoint)
+                    if reusePort
+                    else serverFromString(reactor, endpoint)
+                )
+            elif reusePort:
+                raise TypeError("reusePort needs strports descriptions, not endpoints")
             where = _Where(secure, path if static is not None else "/", static, metricsPath)
             _ListeningService(endpoint, listening, description, where).setServiceParent(self)
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import IService
+from twisted.logger import Logger
 from twisted.python import usage
 
 from .server import ServerOptions
@@ -25,6 +26,8 @@ from .service import WebSocketService
 __all__ = ["Options", "makeService", "importHandler"]
 
 DEFAULT_PORT = "tcp:8765"
+
+log = Logger()
 
 
 def importHandler(name: str) -> Callable:
@@ -137,8 +140,18 @@ class Options(usage.Options):
     def __init__(self) -> None:
         super().__init__()
         self["ports"] = []
+        self["workers"] = 1
         self["subprotocols"] = []
         self["origins"] = []
+
+    def opt_workers(self, count: str) -> None:
+        """Worker processes serving the ports, one per core say (default 1)."""
+        try:
+            self["workers"] = int(count)
+        except ValueError:
+            raise usage.UsageError(f"--workers must be a whole number, not {count!r}") from None
+        if self["workers"] < 1:
+            raise usage.UsageError(f"--workers must be at least 1, not {count!r}")
 
     def opt_port(self, description: str) -> None:
         """A strports endpoint to listen on (repeatable; default tcp:8765)."""
@@ -163,6 +176,7 @@ class Options(usage.Options):
                     self[flag] = coerce(self[flag])
                 except ValueError as e:
                     raise usage.UsageError(f"--{flag} {e}") from None
+        self["handlerName"] = self["handler"]
         self["handler"] = importHandler(self["handler"])
         if not self["ports"]:
             self["ports"] = [DEFAULT_PORT]
@@ -196,20 +210,46 @@ class Options(usage.Options):
                 import txws.prometheus  # noqa: F401
             except ImportError as e:
                 raise usage.UsageError(f"--metrics: {e}") from None
+            if self["workers"] > 1:
+                raise usage.UsageError(
+                    "--metrics with --workers: each worker would answer with its own"
+                    " counters; not supported yet"
+                )
+        if self["workers"] > 1:
+            for description in self["ports"]:
+                if not description.startswith(("tcp:", "ssl:")):
+                    raise usage.UsageError(
+                        f"--workers serves tcp: and ssl: ports, not {description!r}"
+                    )
 
 
 def makeService(options: Options) -> IService:
     """The service for C{twistd websocket}."""
-    return WebSocketService(
-        options["ports"],
-        options["handler"],
+    settings: dict[str, Any] = dict(
         static=options["static"],
         path=options["path"],
-        metricsPath=options["metrics"],
         redis=options["redis"],
         **{attribute: options[flag] for flag, attribute, _, _ in LIMITS},
         subprotocols=options["subprotocols"],
         origins=options["origins"] or None,
         compression=None if options["no-compression"] else "deflate",
         logFrames=bool(options["log-frames"]),
+    )
+    if options["workers"] > 1:
+        from .workers import WorkersService
+
+        if options["redis"] is None:
+            log.warn(
+                "With --workers {count} and no --redis, groups reach only the"
+                " connections of one worker process",
+                count=options["workers"],
+            )
+        return WorkersService(
+            options["workers"],
+            options["ports"],
+            dict(settings, handler=options["handlerName"]),
+            closeTimeout=options["close-timeout"],
+        )
+    return WebSocketService(
+        options["ports"], options["handler"], metricsPath=options["metrics"], **settings
     )

@@ -131,3 +131,25 @@ def test_pingFrameIsAControlFrame() -> None:
     w, transport = writer()
     w.writeFrame(OP_PING, b"p")
     assert parseFrames(transport.value()) == [Frame(OP_PING, b"p")]
+
+
+def test_prepareTransportTurnsNagleOff():
+    """Small messages go out at once (TCP_NODELAY), and the write limit is set."""
+    from txws.writer import prepareTransport
+
+    class TCP:
+        noDelay = False
+        bufferSize = 0
+
+        def setTcpNoDelay(self, enabled):
+            self.noDelay = enabled
+
+    transport = TCP()
+    prepareTransport(transport, 1234)
+    assert transport.noDelay is True and transport.bufferSize == 1234
+
+    class Unix:
+        def setTcpNoDelay(self, enabled):
+            raise OSError("not a TCP socket")
+
+    prepareTransport(Unix(), None)  # no error

@@ -49,7 +49,7 @@ from .options import Options
 from .readgate import APPLICATION, CLOSED_GATE, QUEUE, WRITE, ReadGate
 from .state import CLOSED, CLOSING, CONNECTING, OPEN, State
 from .streaming import StreamingReceive
-from .writer import PreparedMessage, setWriteLimit
+from .writer import PreparedMessage, prepareTransport
 
 __all__ = ["State", "Options", "WebSocketProtocol", "CONNECTING", "OPEN", "CLOSING", "CLOSED"]
 
@@ -386,8 +386,7 @@ class WebSocketProtocol(StreamingReceive):
         parser.streaming = inner != self._frameReceived  # (fragmentReceived)
         transport = self.transport
         self.state = OPEN
-        if options.writeLimit is not None:
-            setWriteLimit(transport, options.writeLimit)
+        prepareTransport(transport, options.writeLimit)
         transport.registerProducer(self, True)
         self._producing = True
         if options.keepalive is not None:

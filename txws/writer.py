@@ -28,7 +28,7 @@ from .frames import (
     frameHeader,
 )
 
-__all__ = ["FrameWriter", "ObservedWriter", "PreparedMessage", "setWriteLimit"]
+__all__ = ["FrameWriter", "ObservedWriter", "PreparedMessage", "prepareTransport", "setWriteLimit"]
 
 # Payloads at least this long are written apart from their header rather
 # than copied into one buffer with it.
@@ -39,6 +39,22 @@ _SMALL_HEADERS = {
     opcode: [bytes((0x80 | opcode, n)) for n in range(126)]
     for opcode in (OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG)
 }
+
+
+def prepareTransport(transport: Any, writeLimit: int | None) -> None:
+    """
+    Ready C{transport} for frames: C{TCP_NODELAY} (a small message goes out
+    at once, not behind the acknowledgement of the previous one, which a
+    peer that only reads delays by up to 40 ms), and L{setWriteLimit}.
+    """
+    setTcpNoDelay = getattr(transport, "setTcpNoDelay", None)
+    if setTcpNoDelay is not None:
+        try:
+            setTcpNoDelay(True)
+        except OSError:
+            pass  # not a TCP socket after all (a Unix socket, a pipe)
+    if writeLimit is not None:
+        setWriteLimit(transport, writeLimit)
 
 
 def setWriteLimit(transport: Any, limit: int) -> None:

@@ -211,3 +211,26 @@ def test_chatOnTwoTwistdInstancesSharingRedis(redisServer):
     finally:
         outs = [stop(process) for process in processes]
     assert all("connected" in out for out in outs), outs
+
+
+def test_batchedPayloadsDelivered():
+    """One PUBLISH carries the messages of a reactor turn; each is delivered, in order."""
+    import struct
+
+    from twisted.internet.testing import MemoryReactorClock
+
+    backplane = RedisBackplane("redis://127.0.0.1:1", reactor=MemoryReactorClock())
+    got = []
+    backplane.deliver = lambda group, message: got.append((group, message))
+
+    def entry(kind: bytes, data: bytes) -> bytes:
+        return struct.pack("!I", len(data) + 1) + kind + data
+
+    other = b"\x01" * 8
+    backplane.received(b"txws:room", other + entry(b"t", b"1") + entry(b"b", b"1"))
+    assert got == [("room", "1"), ("room", b"1")]
+    # Our own, another prefix, and what another program put on the channel are ignored.
+    backplane.received(b"txws:room", backplane.origin + entry(b"t", b"mine"))
+    backplane.received(b"other:room", other + entry(b"t", b"x"))
+    backplane.received(b"txws:room", other + b"\x00\x00\x00\x09short")
+    assert len(got) == 2

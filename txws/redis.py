@@ -17,6 +17,7 @@ Redis drops a subscriber that reads too slowly
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -37,6 +38,9 @@ log = Logger()
 Message = str | bytes
 
 _TEXT, _BINARY = b"t", b"b"
+# A published payload: our origin id (8 bytes), then each message as its
+# length (4 bytes, big-endian, kind included), its kind and its bytes.
+_LENGTH = struct.Struct("!I")
 
 
 def parseRedisURL(url: str) -> tuple[str, int, int | None, str | None]:
@@ -92,6 +96,7 @@ class RedisBackplane:
         self.up = False
         self.wasUp = False
         self._factories: list[Any] = []
+        self._pending: dict[str, list[bytes]] = {}
 
     def __repr__(self) -> str:
         return f"<RedisBackplane {self.host}:{self.port} {'up' if self.up else 'down'}>"
@@ -131,14 +136,30 @@ class RedisBackplane:
             self.subscriber.unsubscribe(channel).addErrback(self._failed, "unsubscribe")
 
     def publish(self, group: str, message: Message) -> None:
-        publisher = self.publisher
-        if publisher is None:
+        if self.publisher is None:
             return  # Redis is away: at most once.
         if isinstance(message, str):
-            payload = self.origin + _TEXT + message.encode()
+            entry = _TEXT + message.encode()
         else:
-            payload = self.origin + _BINARY + message
-        publisher.publish(self.prefix + group.encode(), payload).addErrback(self._failed, "publish")
+            entry = _BINARY + message
+        # The messages of one reactor turn go in one PUBLISH per group, so
+        # that other processes get them in one read too and write each of
+        # their members one batch, not one send per message.
+        pending = self._pending
+        if not pending:
+            self.reactor.callLater(0, self._flush)
+        pending.setdefault(group, []).append(_LENGTH.pack(len(entry)) + entry)
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        publisher = self.publisher
+        if publisher is None:
+            return
+        for group, entries in pending.items():
+            payload = self.origin + b"".join(entries)
+            publisher.publish(self.prefix + group.encode(), payload).addErrback(
+                self._failed, "publish"
+            )
 
     def stop(self) -> defer.Deferred[None]:
         factories, self._factories = self._factories, []
@@ -167,20 +188,29 @@ class RedisBackplane:
 
     def received(self, channel: bytes, payload: bytes) -> None:
         deliver = self.deliver
-        if deliver is None or not channel.startswith(self.prefix) or len(payload) < 9:
+        if deliver is None or not channel.startswith(self.prefix) or len(payload) < 8:
             return
         if payload[:8] == self.origin:
             return
-        kind, data = payload[8:9], payload[9:]
         group = channel[len(self.prefix) :].decode("utf-8", "replace")
-        if kind == _TEXT:
-            try:
-                message: Message = data.decode("utf-8")
-            except UnicodeDecodeError:
+        pos, end = 8, len(payload)
+        while pos + 5 <= end:
+            (size,) = _LENGTH.unpack_from(payload, pos)
+            entry = payload[pos + 4 : pos + 4 + size]
+            pos += 4 + size
+            if len(entry) != size or not entry:
+                return  # not ours: another program on the channel
+            kind, data = entry[:1], entry[1:]
+            if kind == _TEXT:
+                try:
+                    message: Message = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
+            elif kind == _BINARY:
+                message = data
+            else:
                 return
-        else:
-            message = data
-        deliver(group, message)
+            deliver(group, message)
 
     def _changed(self) -> None:
         up = self.publisher is not None and self.subscriber is not None
@@ -219,8 +249,17 @@ class RedisBackplane:
         return f"redis://{self.host}:{self.port}" + (f"/{self.db}" if self.db is not None else "")
 
 
+def _noDelay(transport: Any) -> None:
+    # Group messages are small and come in bursts: Nagle's algorithm would
+    # hold each behind the previous one's acknowledgement.
+    setTcpNoDelay = getattr(transport, "setTcpNoDelay", None)
+    if setTcpNoDelay is not None:
+        setTcpNoDelay(True)
+
+
 class _Publisher(txredisapi.RedisProtocol):
     def connectionMade(self) -> Any:
+        _noDelay(self.transport)
         d = super().connectionMade()
         d.addCallback(lambda _: self._backplaneReady())
         return d
@@ -236,6 +275,7 @@ class _Publisher(txredisapi.RedisProtocol):
 
 class _Subscriber(txredisapi.SubscriberProtocol):
     def connectionMade(self) -> Any:
+        _noDelay(self.transport)
         d = super().connectionMade()
         d.addCallback(lambda _: self._backplaneReady())
         return d

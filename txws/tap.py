@@ -216,6 +216,10 @@ class Options(usage.Options):
                     " counters; not supported yet"
                 )
         if self["workers"] > 1:
+            from twisted.internet.interfaces import IReactorSocket
+
+            if not IReactorSocket.providedBy(reactor):
+                raise usage.UsageError("--workers needs a reactor that can adopt sockets")
             for description in self["ports"]:
                 if not description.startswith(("tcp:", "ssl:")):
                     raise usage.UsageError(

@@ -26,6 +26,8 @@ from twisted.internet import defer
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.logger import Logger
 
+from .writer import setNoDelay
+
 try:
     import txredisapi  # type: ignore[import-untyped]
 except ImportError as e:  # pragma: no cover - depends on the environment
@@ -249,18 +251,18 @@ class RedisBackplane:
         return f"redis://{self.host}:{self.port}" + (f"/{self.db}" if self.db is not None else "")
 
 
-def _noDelay(transport: Any) -> None:
-    # Group messages are small and come in bursts: Nagle's algorithm would
-    # hold each behind the previous one's acknowledgement.
-    setTcpNoDelay = getattr(transport, "setTcpNoDelay", None)
-    if setTcpNoDelay is not None:
-        setTcpNoDelay(True)
+class _ToBackplane:
+    """What both Redis connections tell the backplane: ready (after AUTH and
+    SELECT), and gone."""
 
+    connected: int
+    factory: Any
+    transport: Any
 
-class _Publisher(txredisapi.RedisProtocol):
     def connectionMade(self) -> Any:
-        _noDelay(self.transport)
-        d = super().connectionMade()
+        # Group messages are small and come in bursts.
+        setNoDelay(self.transport)
+        d = super().connectionMade()  # type: ignore[misc]
         d.addCallback(lambda _: self._backplaneReady())
         return d
 
@@ -270,23 +272,13 @@ class _Publisher(txredisapi.RedisProtocol):
 
     def connectionLost(self, reason: Any) -> Any:
         self.factory.backplane.connectionGone(self)
-        return super().connectionLost(reason)
+        return super().connectionLost(reason)  # type: ignore[misc]
 
 
-class _Subscriber(txredisapi.SubscriberProtocol):
-    def connectionMade(self) -> Any:
-        _noDelay(self.transport)
-        d = super().connectionMade()
-        d.addCallback(lambda _: self._backplaneReady())
-        return d
+class _Publisher(_ToBackplane, txredisapi.RedisProtocol):
+    pass
 
-    def _backplaneReady(self) -> None:
-        if self.connected:
-            self.factory.backplane.connectionReady(self)
 
+class _Subscriber(_ToBackplane, txredisapi.SubscriberProtocol):
     def messageReceived(self, pattern: Any, channel: bytes, message: bytes) -> None:
         self.factory.backplane.received(channel, message)
-
-    def connectionLost(self, reason: Any) -> Any:
-        self.factory.backplane.connectionGone(self)
-        return super().connectionLost(reason)

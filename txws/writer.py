@@ -28,7 +28,14 @@ from .frames import (
     frameHeader,
 )
 
-__all__ = ["FrameWriter", "ObservedWriter", "PreparedMessage", "prepareTransport", "setWriteLimit"]
+__all__ = [
+    "FrameWriter",
+    "ObservedWriter",
+    "PreparedMessage",
+    "prepareTransport",
+    "setNoDelay",
+    "setWriteLimit",
+]
 
 # Payloads at least this long are written apart from their header rather
 # than copied into one buffer with it.
@@ -47,14 +54,19 @@ def prepareTransport(transport: Any, writeLimit: int | None) -> None:
     at once, not behind the acknowledgement of the previous one, which a
     peer that only reads delays by up to 40 ms), and L{setWriteLimit}.
     """
+    setNoDelay(transport)
+    if writeLimit is not None:
+        setWriteLimit(transport, writeLimit)
+
+
+def setNoDelay(transport: Any) -> None:
+    """Turn Nagle's algorithm off on C{transport}, if it is TCP."""
     setTcpNoDelay = getattr(transport, "setTcpNoDelay", None)
     if setTcpNoDelay is not None:
         try:
             setTcpNoDelay(True)
         except OSError:
             pass  # not a TCP socket after all (a Unix socket, a pipe)
-    if writeLimit is not None:
-        setWriteLimit(transport, writeLimit)
 
 
 def setWriteLimit(transport: Any, limit: int) -> None:

@@ -6,6 +6,7 @@ reactor, for the figures docs/performance.md cites.
     python bench/inprocess.py --calls           # Python calls per message
     python bench/inprocess.py --calls --metrics # the same, counting metrics
     python bench/inprocess.py --against 66c614f # paired with another revision
+    python bench/inprocess.py --instructions    # instructions per unit (callgrind)
     valgrind --tool=callgrind python bench/inprocess.py --only echo-100 --once
 
 A server connection runs on a transport that discards what it is given; the
@@ -20,6 +21,11 @@ peer's frames are built once, beforehand. Workloads:
 With C{--against REV}, the revision is checked out in a temporary git
 worktree and both are run in turns (this one, then REV, for each repeat);
 the table gives medians and the median of the per-repeat ratios.
+
+C{--instructions} runs each workload under callgrind twice, with C{--rounds}
+and twice as many, and reports the difference per unit: start-up and
+warm-up cancel out, and the count moves by well under 1 % from run to run
+where times move by 10 % or more.
 """
 
 from __future__ import annotations
@@ -189,6 +195,39 @@ def countCalls(only: list[str], callbackClass: type | None = None) -> dict[str, 
     return results
 
 
+def countInstructions(only: list[str], rounds: int) -> dict[str, float]:
+    """Instructions per unit (message or connection), from two callgrind runs."""
+    results = {}
+    for name in only:
+        collected = []
+        for n in (rounds, 2 * rounds):
+            run = subprocess.run(
+                [
+                    "valgrind",
+                    "--tool=callgrind",
+                    "--callgrind-out-file=/dev/null",
+                    sys.executable,
+                    str(Path(__file__)),
+                    "--once",
+                    "--rounds",
+                    str(n),
+                    "--only",
+                    name,
+                ],
+                env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            counts = [
+                line.rsplit(":", 1)[1] for line in run.stderr.splitlines() if "Collected :" in line
+            ]
+            collected.append(int(counts[-1].strip()))
+        units = rounds if name != "connection" else max(1, rounds // 100)
+        results[name] = (collected[1] - collected[0]) / units
+    return results
+
+
 def paired(against: str, only: list[str], rounds: int, repeats: int) -> None:
     """This tree and revision C{against}, in turns, in fresh processes."""
     from worktree import otherTree  # beside this file
@@ -237,6 +276,9 @@ def main() -> None:
         "--metrics", action="store_true", help="with metrics=True (the cost of counting)"
     )
     parser.add_argument("--once", action="store_true", help="one timing pass, for callgrind")
+    parser.add_argument(
+        "--instructions", action="store_true", help="instructions per unit, under callgrind"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--against", help="a git revision to pair this tree with")
     parser.add_argument("--repeats", type=int, default=5)
@@ -250,7 +292,9 @@ def main() -> None:
     if args.against:
         paired(args.against, only, args.rounds, args.repeats)
         return
-    if args.calls:
+    if args.instructions:
+        results = countInstructions(only, args.rounds)
+    elif args.calls:
         results = countCalls(only)
     elif args.once:
         workloads = build()
@@ -263,10 +307,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(results))
         return
-    unit = "calls" if args.calls else "µs"
+    unit = "instructions" if args.instructions else "calls" if args.calls else "µs"
     for name, value in results.items():
         per = "connection" if name == "connection" else "message"
-        print(f"{name:14} {value:8.2f} {unit} per {per}")
+        print(f"{name:14} {value:10.2f} {unit} per {per}")
 
 
 if __name__ == "__main__":

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+
 from twisted.internet import defer
 
 from txws.exceptions import ConnectionClosedError, ConnectionClosedOK
 from txws.inbox import END, Inbox, IterationWaiter
 
 
-def makeInbox(resumeAt: int = 1) -> tuple[Inbox, list[None]]:
+def makeInbox(limit: int = 4) -> tuple[Inbox, list[None]]:
     """An inbox, and the list its C{drained} callable appends to once set."""
     drained: list[None] = []
-    inbox = Inbox(resumeAt)
+    inbox = Inbox(limit)
     inbox.drained = lambda: drained.append(None)
     return inbox, drained
 
@@ -42,7 +44,8 @@ def test_cancelledReaderLeaves() -> None:
 
 
 def test_drainedOnceBelowResumeAt() -> None:
-    inbox, drained = makeInbox(resumeAt=1)
+    inbox, drained = makeInbox(limit=4)
+    assert inbox.resumeAt == 1
     for message in ["a", "b", "c"]:
         inbox.put(message)
     inbox.pop()
@@ -53,9 +56,17 @@ def test_drainedOnceBelowResumeAt() -> None:
     assert drained == [None]
 
 
+def test_noLimit() -> None:
+    """Without C{maxQueue}, the limit is never reached."""
+    inbox = Inbox(None)
+    assert inbox.limit == sys.maxsize and inbox.resumeAt == 0
+    inbox.setLimit(8)
+    assert (inbox.limit, inbox.resumeAt) == (8, 2)
+
+
 def test_notDrainedUnlessPaused() -> None:
     """Without a C{drained} left by a pause, popping calls nothing."""
-    inbox = Inbox(5)
+    inbox = Inbox(20)
     inbox.put("a")
     assert inbox.pop() == "a"
     assert inbox.drained is None

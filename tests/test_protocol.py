@@ -588,25 +588,52 @@ class TestBackpressure:
         assert conn.transport.producerState == "producing"
 
     def test_full_queue_pauses_reading(self):
+        """
+        A read is parsed whole; if C{maxQueue} messages are then left
+        unread, reading stops, and what arrives meanwhile (the rest of a TLS
+        record, say) is kept unparsed until the queue drains to a quarter.
+        """
         conn = openServer(maxQueue=4)
-        data = b"".join(conn.peerFrame(OP_TEXT, str(i).encode()) for i in range(10))
-        conn.receive(data)
+        conn.receive(b"".join(conn.peerFrame(OP_TEXT, str(i).encode()) for i in range(6)))
         protocol = conn.protocol
-        assert protocol.pendingMessages == 4
+        assert protocol.pendingMessages == 6
         assert conn.transport.producerState == "paused"
-        # Reading down to the low-water mark (maxQueue // 4) resumes; what
-        # was kept unparsed then refills the queue, never past maxQueue.
-        assert [successResultOf(protocol.recv()) for _ in range(2)] == ["0", "1"]
+        conn.receive(b"".join(conn.peerFrame(OP_TEXT, str(i).encode()) for i in range(6, 10)))
+        assert protocol.pendingMessages == 6
+        # Reading down to the low-water mark (maxQueue // 4) resumes and
+        # parses what was kept: the queue fills again and reading stops.
+        assert [successResultOf(protocol.recv()) for _ in range(4)] == list("0123")
+        assert protocol.pendingMessages == 2
+        assert successResultOf(protocol.recv()) == "4"
+        assert protocol.pendingMessages == 5
         assert conn.transport.producerState == "paused"
         received = []
         while protocol.pendingMessages:
             received.append(successResultOf(protocol.recv()))
-            assert protocol.pendingMessages <= 4
-        assert received == list("23456789")
+        assert received == list("56789")
         assert conn.transport.producerState == "producing"
         d = protocol.recv()
         conn.receive(conn.peerFrame(OP_TEXT, b"more"))
         assert successResultOf(d) == "more"
+
+    def test_queue_below_limit_after_the_read_keeps_reading(self):
+        """
+        A reader waiting when a read brings more than C{maxQueue} messages
+        takes them all at the end of the read: nothing pauses.
+        """
+        conn = openServer(maxQueue=4)
+        received = []
+
+        async def reader():
+            async for message in conn.protocol:
+                received.append(message)
+
+        from twisted.internet.defer import ensureDeferred
+
+        ensureDeferred(reader())
+        conn.receive(b"".join(conn.peerFrame(OP_TEXT, str(i).encode()) for i in range(10)))
+        assert received == list("0123456789")
+        assert conn.transport.producerState == "producing"
 
     def test_queue_unbounded(self):
         """With maxQueue=None, messages queue without limit and reading never pauses."""

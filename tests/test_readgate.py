@@ -24,7 +24,10 @@ class FakeTransport:
 
 
 class FakeConnection:
-    """A L{GatedConnection <txws.readgate.GatedConnection>}: messages into its inbox."""
+    """
+    A L{GatedConnection <txws.readgate.GatedConnection>}: messages into its
+    inbox, handed to its readers once parsed.
+    """
 
     def __init__(self) -> None:
         self.transport: Any = FakeTransport()
@@ -34,6 +37,9 @@ class FakeConnection:
 
     def frameReceived(self, opcode: int, end: bool, rsv: int, payload: bytes) -> None:
         self.inbox.put(payload.decode())
+
+    def parsed(self) -> None:
+        self.inbox.wake()
 
     def parseFailed(self, error: Exception) -> None:
         self.failures.append(error)

@@ -12,6 +12,7 @@ the C{drained} callable the connection left when it paused.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any, Protocol
@@ -71,6 +72,9 @@ class Inbox:
         connection creates it and appends.
     @ivar readers: the readers waiting, first first: a L{Reader} appended
         here is given the next message that nobody else waits for.
+    @ivar limit: how many messages the queue holds before the connection
+        should stop reading (C{maxQueue}; C{sys.maxsize} for no limit).
+    @ivar resumeAt: a quarter of C{limit}: see C{drained}.
     @ivar drained: left by the connection when it paused reading because
         the queue is full: L{pop} calls it, once, when at most C{resumeAt}
         messages are left.
@@ -83,6 +87,7 @@ class Inbox:
     __slots__ = (
         "messages",
         "readers",
+        "limit",
         "resumeAt",
         "drained",
         "driverWaits",
@@ -90,16 +95,21 @@ class Inbox:
         "_closedWith",
     )
 
-    def __init__(self, resumeAt: int = 0) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self.messages: deque[Message] | None = None
         self.readers: list[Reader | defer.Deferred[Any]] = []
-        self.resumeAt = resumeAt
+        self.setLimit(limit)
         self.drained: Callable[[], object] | None = None
         # Until a driver other than txws's shows up, NextMessage yields
         # itself to the driver (see NextMessage).
         self.driverWaits = True
         self.stream: Any = None
         self._closedWith: tuple[bool, Callable[[], ConnectionClosed]] | None = None
+
+    def setLimit(self, limit: int | None) -> None:
+        """Set L{limit} (and C{resumeAt}) from C{maxQueue}."""
+        self.limit = sys.maxsize if limit is None else limit
+        self.resumeAt = (limit or 0) // 4
 
     def get(self) -> defer.Deferred[Message]:
         """A Deferred of the next message (C{recv})."""

@@ -71,7 +71,9 @@ class Options:
         with 1009 from its header. Default C{None}: only C{maxSize} applies.
     @ivar maxQueue: how many received messages may wait for L{recv
         <WebSocketProtocol.recv>} before we stop reading from the socket.
-        Default 16.
+        Default 16. It is checked at the end of each read, once the read is
+        parsed: the queue can pass it by the messages one read holds (a
+        Twisted TCP transport reads at most 64 KiB at a time).
     @ivar writeLimit: high-water mark of the transport's write buffer: above
         it, L{send <WebSocketProtocol.send>} Deferreds wait and we stop
         reading too. Default 64 KiB. Twisted's TCP transports also read

@@ -46,7 +46,7 @@ from .interfaces import IWebSocket
 from .keepalive import Pings
 from .observe import frameIO
 from .options import Options
-from .readgate import APPLICATION, CLOSED_GATE, QUEUE, WRITE, ReadGate
+from .readgate import APPLICATION, CLOSED_GATE, QUEUE, WRITE
 from .state import CLOSED, CLOSING, CONNECTING, OPEN, State
 from .streaming import StreamingReceive
 from .writer import PreparedMessage, prepareTransport
@@ -88,17 +88,11 @@ class WebSocketProtocol(StreamingReceive):
         if messages is None:
             messages = inbox.messages = deque()
         messages.append(message)
-        maxQueue = self.options.maxQueue
-        if maxQueue is not None and len(messages) >= maxQueue:
-            gate = self._readGate()
-            inbox.drained = gate.queueDrained
-            gate.pause(QUEUE)
-        # Readers are woken once at the end of a read (or before a control frame):
-        # a handler reads the whole batch without suspending between messages.
-        if inbox.readers:
-            parser = self.parser
-            if parser is None or not parser.parsing:
-                inbox.wake()
+        # Readers are woken and the queue's limit checked at the end of a read (see
+        # parsed): a handler then reads the whole batch without suspending.
+        parser = self.parser
+        if parser is None or not parser.parsing:
+            self.parsed()
 
     # -- Sending ---------------------------------------------------------------
 
@@ -235,12 +229,11 @@ class WebSocketProtocol(StreamingReceive):
 
     def _timedOut(self) -> None:
         self._timer = None
-        fields = about(self)
         if self.state is CONNECTING and not self.transport.disconnecting:
-            log.info("Opening handshake {connection} with {peer} timed out", **fields)
+            log.info("Opening handshake {connection} with {peer} timed out", **about(self))
             self.handshakeTimedOut()
         else:
-            log.info("Closing handshake {connection} with {peer} timed out; aborting", **fields)
+            log.info("Closing handshake {connection} with {peer} timed out: abort", **about(self))
         self.transport.abortConnection()
 
     # -- Read flow control (txws.readgate) ----------------------------------
@@ -251,12 +244,6 @@ class WebSocketProtocol(StreamingReceive):
     def resumeReading(self) -> None:
         if self._gate is not None:
             self._gate.resume(APPLICATION)
-
-    def _readGate(self) -> ReadGate:
-        gate = self._gate
-        if gate is None:
-            gate = self._gate = ReadGate(self)
-        return gate
 
     def _stopInput(self) -> None:
         """Ignore everything the peer sends from now on."""
@@ -305,7 +292,7 @@ class WebSocketProtocol(StreamingReceive):
     def connectionMade(self) -> None:
         options = self.options
         self.clock = options.reactor if options.reactor is not None else options.getReactor()
-        self.inbox.resumeAt = (options.maxQueue or 0) // 4
+        self.inbox.setLimit(options.maxQueue)
         timeout = options.openTimeout
         if timeout is not None:
             self._timer = self.clock.callLater(timeout, self._timedOut)
@@ -322,8 +309,12 @@ class WebSocketProtocol(StreamingReceive):
             self.parseFailed(e)
             return
         inbox = self.inbox
-        if inbox.readers and inbox.messages:
-            inbox.wake()
+        messages = inbox.messages
+        if messages:
+            if inbox.readers:
+                inbox.wake()
+            if len(messages) >= inbox.limit:
+                self.parsed()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         wasOpen = self.state is not CONNECTING
@@ -398,6 +389,19 @@ class WebSocketProtocol(StreamingReceive):
             self.dataReceived(leftover)
 
     # -- Frames in ---------------------------------------------------------------
+
+    def parsed(self) -> None:
+        """The end of a read: wake readers; stop reading if C{maxQueue} messages are left."""
+        inbox = self.inbox
+        messages = inbox.messages
+        if not messages:
+            return
+        if inbox.readers:
+            inbox.wake()
+        if len(messages) >= inbox.limit:
+            gate = self._readGate()
+            inbox.drained = gate.queueDrained
+            gate.pause(QUEUE)
 
     def parseFailed(self, error: Exception) -> None:
         """Parsing raised: wake readers, then fail the connection."""

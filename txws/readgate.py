@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .frames import Parser
-    from .inbox import Inbox
 
 __all__ = ["ReadGate", "GatedConnection", "CLOSED_GATE", "QUEUE", "WRITE", "APPLICATION", "STREAM"]
 
@@ -37,7 +36,7 @@ _HOLDING = QUEUE | APPLICATION | STREAM
 
 
 class GatedConnection(Protocol):
-    """What a L{ReadGate} acts on: a connection's transport, parser and inbox."""
+    """What a L{ReadGate} acts on: a connection's transport and parser."""
 
     @property
     def transport(self) -> Any:
@@ -47,9 +46,11 @@ class GatedConnection(Protocol):
     def parser(self) -> Parser | None:
         """The frame parser, once the connection is open."""
 
-    @property
-    def inbox(self) -> Inbox:
-        """Where delivered messages wait for readers."""
+    def parsed(self) -> None:
+        """
+        The bytes held back were parsed: hand the messages on (and pause
+        again if the queue is still full).
+        """
 
     def parseFailed(self, error: Exception) -> None:
         """Parsing the bytes held back raised C{error}."""
@@ -89,7 +90,7 @@ class ReadGate:
     def resume(self, reason: int) -> None:
         """
         Drop C{reason}: once none is left, resume the transport, then parse
-        what the parser held back and hand it to waiting readers.
+        what the parser held back and tell the connection (L{GatedConnection.parsed}).
         """
         if not self.reasons & reason:
             return
@@ -106,9 +107,7 @@ class ReadGate:
             except Exception as e:
                 connection.parseFailed(e)
                 return
-            inbox = connection.inbox
-            if inbox.readers and inbox.messages:
-                inbox.wake()
+            connection.parsed()
 
     def queueDrained(self) -> None:
         """The readers took enough messages (L{Inbox.drained <txws.inbox.Inbox>})."""

@@ -183,3 +183,9 @@ class ConnectionState(Protocol):
         if closing is None:
             closing = self._closing = ClosingHandshake(self.isClient)
         return closing
+
+    def _readGate(self) -> ReadGate:
+        gate = self._gate
+        if gate is None:
+            gate = self._gate = ReadGate(self)  # type: ignore[arg-type]  # (the protocol)
+        return gate

@@ -107,7 +107,8 @@ speedups_mask_join(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     out = (unsigned char *)PyBytes_AS_STRING(result);
     for (i = 0; i < count; i++) {
         const unsigned char *in;
-        unsigned char rolled[4];
+        unsigned char *dst, rolled[4];
+        Py_ssize_t n;
         uint32_t key4;
         uint64_t key8;
 
@@ -123,21 +124,26 @@ speedups_mask_join(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             goto done;
         }
         in = (const unsigned char *)piece.buf;
+        /* Locals, not piece.len and out + at: the compiler cannot keep a
+           field of a struct whose address escaped in a register, and does
+           not vectorise a loop that re-reads it (1.9x slower). */
+        n = piece.len;
+        dst = out + at;
         /* The key as seen from this piece's first byte. */
         for (j = 0; j < 4; j++)
             rolled[j] = k[(at + j) & 3];
         memcpy(&key4, rolled, 4);
         key8 = ((uint64_t)key4 << 32) | key4;
         j = 0;
-        for (; j + 8 <= piece.len; j += 8) {
+        for (; j + 8 <= n; j += 8) {
             uint64_t chunk;
             memcpy(&chunk, in + j, 8);
             chunk ^= key8;
-            memcpy(out + at + j, &chunk, 8);
+            memcpy(dst + j, &chunk, 8);
         }
-        for (; j < piece.len; j++)
-            out[at + j] = in[j] ^ rolled[j & 3];
-        at += piece.len;
+        for (; j < n; j++)
+            dst[j] = in[j] ^ rolled[j & 3];
+        at += n;
         PyBuffer_Release(&piece);
     }
     if (at != total) {

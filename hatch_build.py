@@ -14,7 +14,32 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+try:
+    from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+except ImportError:  # bench/worktree.py imports this file for compileCommand alone
+    BuildHookInterface = object  # type: ignore[assignment,misc]
+
+
+def compileCommand(root: Path) -> tuple[list[str], Path]:
+    """The compiler command that builds C{root}'s accelerator, and what it builds."""
+    source = root / "txws" / "_speedups.c"
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    target = root / "txws" / f"_speedups{suffix}"
+    compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    command = [
+        *compiler,
+        "-shared",
+        "-fPIC",
+        "-O3",
+        "-Wall",
+        f"-I{sysconfig.get_paths()['include']}",
+        str(source),
+        "-o",
+        str(target),
+    ]
+    if sys.platform == "darwin":
+        command[len(compiler) : len(compiler)] = ["-undefined", "dynamic_lookup"]
+    return command, target
 
 
 class SpeedupsBuildHook(BuildHookInterface):
@@ -23,24 +48,7 @@ class SpeedupsBuildHook(BuildHookInterface):
     def initialize(self, version: str, build_data: dict) -> None:
         if self.target_name != "wheel" or os.environ.get("TXWS_NO_EXTENSIONS"):
             return
-        root = Path(self.root)
-        source = root / "txws" / "_speedups.c"
-        suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-        target = root / "txws" / f"_speedups{suffix}"
-        compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")
-        command = [
-            *compiler,
-            "-shared",
-            "-fPIC",
-            "-O3",
-            "-Wall",
-            f"-I{sysconfig.get_paths()['include']}",
-            str(source),
-            "-o",
-            str(target),
-        ]
-        if sys.platform == "darwin":
-            command[len(compiler) : len(compiler)] = ["-undefined", "dynamic_lookup"]
+        command, target = compileCommand(Path(self.root))
         try:
             subprocess.run(command, check=True, capture_output=True, timeout=120)
         except (OSError, subprocess.SubprocessError) as e:

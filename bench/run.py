@@ -7,6 +7,7 @@ logic), the least any WebSocket server on Twisted could spend.
 
     pip install -e '.[bench]'
     python bench/run.py [--repeats 5] [--quick] [--only txws,autobahn]
+    python bench/run.py --goals     # floor, txws and picows only, 15 repeats
 
 Each measurement starts the server in a fresh process (bench/servers.py),
 drives it from this process with precomputed masked frames (echoes are
@@ -209,6 +210,18 @@ WORKLOADS = {
 }
 IDLE = "idle memory per connection"
 
+# The goals of docs/performance.md: for each workload, the reference server
+# and the least txws's speed relative to it (reference CPU / txws CPU, paired
+# by repeat) may be; for idle memory, the most KiB per connection.
+GOALS = [
+    ("round trip (1 in flight)", "floor", 0.80),
+    ("pipelined (100 in flight, 1 connection)", "picows", 1.5),
+    ("100 connections x 10 in flight", "picows", 1.0),
+    ("1 MiB binary (4 in flight)", "floor", 0.85),
+    (HANDSHAKE_WORKLOAD, "picows", 1.0),
+    (IDLE, None, 3.5),
+]
+
 
 # Where each other revision's tree is checked out (--against): a server named
 # "txws@REV" is that revision's bench/servers.py running "txws" on its txws.
@@ -297,6 +310,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="a tenth of the work")
+    parser.add_argument(
+        "--goals",
+        action="store_true",
+        help="only what the goals compare (floor, txws, picows), 15 repeats unless given",
+    )
     parser.add_argument("--only", help="comma-separated servers")
     parser.add_argument(
         "--workloads", help="comma-separated words that pick workloads by name, e.g. handshake,idle"
@@ -306,6 +324,10 @@ def main() -> None:
         help="a git revision whose txws servers run beside this tree's, paired by repeat",
     )
     args = parser.parse_args()
+    if args.goals:
+        args.only = args.only or "floor,txws,picows"
+        if "--repeats" not in sys.argv:
+            args.repeats = 15
     servers = args.only.split(",") if args.only else list(SERVERS)
     if args.against:
         from worktree import otherTree  # beside this file
@@ -442,6 +464,7 @@ def writeReport(summary: dict, servers: list[str], save: bool = True) -> None:
                     text += f", {floor:.2f}x floor)" if floor else ")"
                 cells.append(text)
         lines.append(f"| {server} | " + " | ".join(cells) + " |")
+    lines += goalsTable(summary)
     gen = summary.get("generator", {})
     lines += [
         "",
@@ -457,6 +480,47 @@ def writeReport(summary: dict, servers: list[str], save: bool = True) -> None:
         chart(summary, servers)
     except ImportError:
         print("matplotlib is not installed: no chart", file=sys.stderr)
+
+
+def goalsTable(summary: dict, server: str = "txws") -> list[str]:
+    """
+    The goals of docs/performance.md against this run: txws's speed
+    relative to the reference in each repeat (the reference's CPU over
+    txws's, so that higher is better), median and range.
+    """
+    lines = [
+        "",
+        f"{server} against the goals (speed relative to the reference, paired by repeat:"
+        " median, min-max over the repeats):",
+        "",
+        "| workload | reference | goal | measured | |",
+        "|---|---|---:|---:|---|",
+    ]
+    for workload, reference, goal in GOALS:
+        runs = summary["runs"].get(workload)
+        if runs is None or server not in runs:
+            continue
+        if reference is None:
+            values = [v / 1024 for v in runs[server] if v is not None]
+            if not values:
+                continue
+            value = statistics.median(values)
+            measured = f"{value:.1f} KiB ({min(values):.1f}-{max(values):.1f})"
+            met = value <= goal
+            lines.append(f"| {workload} | - | ≤ {goal} KiB | {measured} | {verdict(met)} |")
+            continue
+        ratios = pairedRatios(runs.get(reference), runs[server])
+        if not ratios:
+            continue
+        value = statistics.median(ratios)
+        measured = f"{value:.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+        met = value >= goal
+        lines.append(f"| {workload} | {reference} | ≥ {goal}x | {measured} | {verdict(met)} |")
+    return lines if len(lines) > 5 else []
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "**missed**"
 
 
 def chart(summary: dict, servers: list[str]) -> None:

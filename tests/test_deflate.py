@@ -124,7 +124,7 @@ class TestServerNegotiation:
 
     def test_unknown_extension_ignored(self):
         header, extensions = negotiateServer(["x-webkit-deflate-frame"], [SERVER()])
-        assert (header, extensions) == (None, [])
+        assert (header, extensions) == (None, ())
 
     def test_bad_configuration(self):
         with pytest.raises(ValueError):

@@ -22,13 +22,27 @@ from twisted.python.failure import Failure
 
 from .inbox import NextMessage
 
-__all__ = ["HandlerDriver", "runHandler"]
+__all__ = ["HandlerDriver", "runHandler", "startHandler"]
 
 
 def runHandler(handler: Callable[..., Any], *args: Any) -> Deferred:
     """
     Call C{handler(*args)} and return a Deferred of its outcome: it may
     return a coroutine, a Deferred or a plain value, or raise.
+    """
+    started = startHandler(handler, *args)
+    return started if isinstance(started, Deferred) else started.deferred
+
+
+def startHandler(
+    handler: Callable[..., Any], *args: Any, finished: Callable[[Any, bool], object] | None = None
+) -> Deferred | HandlerDriver:
+    """
+    Call C{handler(*args)}. A coroutine (or other awaitable) it returns is
+    stepped by a L{HandlerDriver}, which calls C{finished(result, failed)}
+    at its end if given (with no Deferred made unless asked for: one per
+    connection is much of an idle connection's memory); anything else
+    becomes a Deferred of the outcome.
     """
     try:
         result = handler(*args)
@@ -37,11 +51,11 @@ def runHandler(handler: Callable[..., Any], *args: Any) -> Deferred:
     if isinstance(result, Deferred):
         return result
     if inspect.iscoroutine(result):
-        return HandlerDriver(result).deferred
+        return HandlerDriver(result, finished)
     if inspect.isawaitable(result):
         # Any other awaitable is awaited by a coroutine of ours, so that what
         # goes wrong with it goes down the handler's error path.
-        return HandlerDriver(_awaitResult(result)).deferred
+        return HandlerDriver(_awaitResult(result), finished)
     return defer.succeed(result)
 
 
@@ -51,7 +65,8 @@ async def _awaitResult(awaitable: Any) -> Any:
 
 class HandlerDriver:
     """
-    Steps a coroutine to its end and fires L{deferred} with its outcome.
+    Steps a coroutine to its end and reports its outcome: to C{finished},
+    if given, else through L{deferred}.
 
     The coroutine may await Deferreds (and anything built on them) as under
     C{Deferred.fromCoroutine}, in a copy of the context it was started in.
@@ -64,18 +79,34 @@ class HandlerDriver:
     C{CancelledError} into it while it waits for a message.
     """
 
-    __slots__ = ("deferred", "_coroutine", "_context", "_waitingOn", "_early")
+    __slots__ = ("_deferred", "_finished", "_coroutine", "_context", "_waitingOn", "_early")
 
     endsIteration = True
     """The connection ends an C{async for} by calling back with C{END}."""
 
-    def __init__(self, coroutine: Any) -> None:
+    def __init__(
+        self, coroutine: Any, finished: Callable[[Any, bool], object] | None = None
+    ) -> None:
         self._coroutine = coroutine
         self._context: Context | None = copy_context()
         self._waitingOn: Any = None
         self._early: Any = None
-        self.deferred: Deferred = Deferred(self._cancel)
+        self._finished = finished
+        self._deferred: Deferred | None = None if finished else Deferred(self._cancel)
         self._step(None, None)
+
+    @property
+    def deferred(self) -> Deferred:
+        """
+        The coroutine's outcome; with C{finished}, C{None} once it was told
+        (made when first asked for).
+        """
+        d = self._deferred
+        if d is None:
+            if self._finished is None:
+                return defer.succeed(None)
+            d = self._deferred = Deferred(self._cancel)
+        return d
 
     def _step(self, value: Any, error: BaseException | Failure | None) -> None:
         coroutine = self._coroutine
@@ -118,9 +149,15 @@ class HandlerDriver:
         # Nothing of the coroutine is kept once it is done: its frames would
         # hold the connection.
         self._coroutine = self._context = self._waitingOn = None
-        d = self.deferred
-        if d.called:
+        d = self._deferred
+        if d is not None and d.called:
             return  # cancelled, and the coroutine carried on to its end
+        finished, self._finished = self._finished, None
+        if finished is not None:
+            finished(result, failed)
+            result, failed = None, False
+        if d is None:
+            return
         if failed:
             d.errback(result)
         else:

@@ -168,6 +168,8 @@ class WebSocketProtocol(StreamingReceive):
         if self.state is CLOSED:
             return defer.succeed(None)
         d: defer.Deferred[None] = defer.Deferred()
+        if self._closeWaiters is None:
+            self._closeWaiters = []
         self._closeWaiters.append(d)
         return d
 
@@ -267,26 +269,6 @@ class WebSocketProtocol(StreamingReceive):
     def stopProducing(self) -> None:
         pass
 
-    # -- Hooks for the sides and for subclasses --------------------------------
-
-    def handshakeDataReceived(self, data: bytes) -> None:
-        """Bytes before the connection is open: the sides read the handshake."""
-
-    def handshakeDone(self) -> None:
-        """The connection is open, before any frame (for the sides)."""
-
-    def connectionOpen(self) -> None:
-        pass
-
-    def handshakeTimedOut(self) -> None:
-        """The opening handshake took too long (for the sides)."""
-
-    def connectionClosed(self) -> None:
-        """
-        The connection, once open, is gone (its readers are told next).
-        Subclasses that override it call it too.
-        """
-
     # -- Twisted protocol --------------------------------------------------------
 
     def connectionMade(self) -> None:
@@ -348,7 +330,7 @@ class WebSocketProtocol(StreamingReceive):
         if self._writer is not None:
             self._writer.stop(closing)
         if self._closeWaiters:
-            waiters, self._closeWaiters = self._closeWaiters, []
+            waiters, self._closeWaiters = self._closeWaiters, None
             for d in waiters:
                 d.callback(None)
 

@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ._driver import runHandler
+from ._driver import HandlerDriver, startHandler
 from ._log import about
 from ._version import __version__
 from .exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
@@ -153,21 +153,18 @@ class WebSocketServerProtocol(WebSocketProtocol):
     """
     The server side of a connection: reads the upgrade request, answers it,
     then runs the factory's handler (or L{connectionOpen}, if overridden).
-
-    @ivar handlerResult: once the handler started, the Deferred of its
-        outcome; cancelling it cancels the handler.
     """
 
     isClient = False
     defaultOptions = ServerOptions()
     options: ServerOptions
 
-    __slots__ = ("factory", "handlerResult", "_requestBuffer", "_requestParsed", "_requestHead")
+    __slots__ = ("factory", "_handler", "_requestBuffer", "_requestParsed", "_requestHead")
 
     def __init__(self) -> None:
         super().__init__()
         self.factory: WebSocketServerFactory | None = None
-        self.handlerResult: defer.Deferred[Any] | None = None
+        self._handler: defer.Deferred[Any] | HandlerDriver | None = None
         # b"" until a request comes in pieces (most come whole: no buffer);
         # None once the handshake is over.
         self._requestBuffer: bytearray | bytes | None = b""
@@ -338,15 +335,27 @@ class WebSocketServerProtocol(WebSocketProtocol):
         handler = self.factory.handler if self.factory is not None else None
         if handler is None:
             return
-        d = runHandler(handler, self)
-        d.addCallbacks(self._handlerDone, self._handlerFailed)
-        self.handlerResult = d
+        started = startHandler(handler, self, finished=self._handlerFinished)
+        if isinstance(started, defer.Deferred):
+            done = self._handlerFinished
+            started.addCallbacks(done, done, callbackArgs=(False,), errbackArgs=(True,))
+        self._handler = started
 
-    def _handlerDone(self, result: object) -> None:
-        if self.state is OPEN:
-            self.close()
+    @property
+    def handlerResult(self) -> defer.Deferred[Any] | None:
+        """
+        Once the handler started, a Deferred that fires (with C{None}) when
+        it ends; cancelling it cancels the handler.
+        """
+        handler = self._handler
+        return handler.deferred if isinstance(handler, HandlerDriver) else handler
 
-    def _handlerFailed(self, failure: Failure) -> None:
+    def _handlerFinished(self, result: object, failed: bool) -> None:
+        if not failed:
+            if self.state is OPEN:
+                self.close()
+            return
+        failure = result if isinstance(result, Failure) else Failure(result)
         if failure.check(ConnectionClosed) and self.state is not OPEN:
             # The handler read past the close: expected, and not logged. Its
             # traceback goes, as the frames in it would hold us in a cycle.

@@ -5,9 +5,10 @@ What a connection knows: the fields of L{WebSocketProtocol
 L{IWebSocket <txws.interfaces.IWebSocket>} that show them.
 
 L{ConnectionState} is the protocol's base class: it declares and
-initialises every field (as slots: an idle connection should cost little)
-and answers the questions IWebSocket's attributes ask; the protocol's
-behaviour, and its collaborators, change the fields.
+initialises every field (as slots: an idle connection should cost little),
+declares the hooks the two sides and subclasses override, and answers the
+questions IWebSocket's attributes ask; the protocol's behaviour, and its
+collaborators, change the fields.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class ConnectionState(Protocol):
         self._producing = False
         self.inbox = Inbox()
         self._timer: IDelayedCall | None = None
-        self._closeWaiters: list[defer.Deferred[None]] = []
+        self._closeWaiters: list[defer.Deferred[None]] | None = None
 
     # The handshake's request and response are kept as their raw heads
     # (keepHandshake) and parsed again only if asked for: bytes cost far
@@ -133,6 +134,28 @@ class ConnectionState(Protocol):
     def keepHandshake(self, request: bytes, response: bytes) -> None:
         """Keep the handshake as its raw heads and drop the parsed objects."""
         self._request, self._response = request, response
+
+    # -- Hooks for the sides and for subclasses (no-ops here) -------------------
+
+    def handshakeDataReceived(self, data: bytes) -> None:
+        """Bytes before the connection is open: the sides read the handshake."""
+
+    def handshakeDone(self) -> None:
+        """The connection is open, before any frame (for the sides)."""
+
+    def connectionOpen(self) -> None:
+        pass
+
+    def handshakeTimedOut(self) -> None:
+        """The opening handshake took too long (for the sides)."""
+
+    def connectionClosed(self) -> None:
+        """
+        The connection, once open, is gone (its readers are told next).
+        Subclasses that override it call it too.
+        """
+
+    # -- IWebSocket's attributes --------------------------------------------------
 
     @property
     def open(self) -> bool:

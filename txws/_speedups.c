@@ -3,8 +3,11 @@
  *
  * mask(data, key) -> bytes: XOR data with the 4-byte key repeated.
  * mask_join(pieces, key) -> bytes: the same for the pieces joined, with a
- * single copy. The pure-Python fallbacks in txws/frames.py do the same;
+ * single copy. The pure-Python fallbacks in txws/masking.py do the same;
  * these run at memory speed, 8 bytes at a time.
+ *
+ * parse_run(buf, pos, masked, limit, out) -> int: the parser's hot loop for
+ * the usual frames (see txws/masking.py); Python does everything else.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -155,17 +158,178 @@ done:
     return result;
 }
 
+/* XOR n bytes of in with the key (as seen from in's first byte) into out. */
+static void
+unmask(const unsigned char *in, unsigned char *out, Py_ssize_t n, const unsigned char *k)
+{
+    Py_ssize_t i = 0;
+    uint32_t key4;
+    uint64_t key8;
+
+    memcpy(&key4, k, 4);
+    key8 = ((uint64_t)key4 << 32) | key4;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t chunk;
+        memcpy(&chunk, in + i, 8);
+        chunk ^= key8;
+        memcpy(out + i, &chunk, 8);
+    }
+    for (; i < n; i++)
+        out[i] = in[i] ^ k[i & 3];
+}
+
+/*
+ * parse_run(buf, pos, masked, limit, out) -> int
+ *
+ * From buf[pos:], parse the run of whole frames that are each a message on
+ * their own: FIN set, no reserved bits, text or binary, masked if and only
+ * if `masked`, a payload of at most `limit` bytes (-1: no limit), and for
+ * text, valid UTF-8. Append each message to the list `out` (str for text,
+ * bytes for binary) and return the position of the first byte not parsed:
+ * anything else (a control frame, a fragment, a frame not yet whole, a
+ * protocol error, invalid UTF-8) is left to the Python parser, which
+ * reports it.
+ */
+static PyObject *
+speedups_parse_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    const unsigned char *d;
+    Py_ssize_t pos, end, limit;
+    int masked;
+    PyObject *out;
+    unsigned char scratch[512];
+
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "parse_run() takes exactly 5 arguments");
+        return NULL;
+    }
+    pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    masked = PyObject_IsTrue(args[2]);
+    if (masked < 0)
+        return NULL;
+    limit = PyLong_AsSsize_t(args[3]);
+    if (limit == -1 && PyErr_Occurred())
+        return NULL;
+    out = args[4];
+    if (!PyList_Check(out)) {
+        PyErr_SetString(PyExc_TypeError, "parse_run() needs a list to append to");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    d = (const unsigned char *)view.buf;
+    end = view.len;
+    if (pos < 0 || pos > end) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "position out of range");
+        return NULL;
+    }
+    for (;;) {
+        Py_ssize_t avail = end - pos, header = 2;
+        uint64_t length;
+        unsigned char b0, b1;
+        const unsigned char *key = NULL, *payload;
+        PyObject *message;
+        int appended;
+
+        if (avail < 2)
+            break;
+        b0 = d[pos];
+        b1 = d[pos + 1];
+        if ((b0 != 0x81 && b0 != 0x82) || ((b1 & 0x80) != 0) != masked)
+            break;
+        length = b1 & 0x7F;
+        if (length == 126) {
+            if (avail < 4)
+                break;
+            length = ((uint64_t)d[pos + 2] << 8) | d[pos + 3];
+            header = 4;
+        }
+        else if (length == 127) {
+            int i;
+            if (avail < 10)
+                break;
+            length = 0;
+            for (i = 2; i < 10; i++)
+                length = (length << 8) | d[pos + i];
+            header = 10;
+        }
+        if (masked) {
+            if (avail < header + 4)
+                break;
+            key = d + pos + header;
+            header += 4;
+        }
+        /* (A length over the limit or what is left also covers the 64-bit
+           length's top bit: the Python parser refuses those.) */
+        if ((limit >= 0 && length > (uint64_t)limit) || length > (uint64_t)(avail - header))
+            break;
+        payload = d + pos + header;
+        if (b0 == 0x82) {
+            if (masked) {
+                message = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)length);
+                if (message != NULL)
+                    unmask(payload, (unsigned char *)PyBytes_AS_STRING(message),
+                           (Py_ssize_t)length, key);
+            }
+            else
+                message = PyBytes_FromStringAndSize((const char *)payload, (Py_ssize_t)length);
+        }
+        else {
+            const unsigned char *text = payload;
+            unsigned char *heap = NULL;
+
+            if (masked) {
+                if (length <= sizeof(scratch))
+                    text = scratch;
+                else {
+                    text = heap = PyMem_Malloc((size_t)length);
+                    if (heap == NULL) {
+                        PyErr_NoMemory();
+                        goto error;
+                    }
+                }
+                unmask(payload, (unsigned char *)text, (Py_ssize_t)length, key);
+            }
+            message = PyUnicode_DecodeUTF8((const char *)text, (Py_ssize_t)length, NULL);
+            PyMem_Free(heap);
+            if (message == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                /* The Python parser raises the protocol's own error. */
+                PyErr_Clear();
+                break;
+            }
+        }
+        if (message == NULL)
+            goto error;
+        appended = PyList_Append(out, message);
+        Py_DECREF(message);
+        if (appended < 0)
+            goto error;
+        pos += header + (Py_ssize_t)length;
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(pos);
+error:
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"mask", (PyCFunction)(void (*)(void))speedups_mask, METH_FASTCALL,
      "mask(data, key) -> bytes: XOR data with the 4-byte key repeated."},
     {"mask_join", (PyCFunction)(void (*)(void))speedups_mask_join, METH_FASTCALL,
      "mask_join(pieces, key) -> bytes: mask(b''.join(pieces), key) in one pass."},
+    {"parse_run", (PyCFunction)(void (*)(void))speedups_parse_run, METH_FASTCALL,
+     "parse_run(buf, pos, masked, limit, out) -> int: whole one-frame messages, parsed."},
     {NULL, NULL, 0, NULL}
 };
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT, "txws._speedups",
-    "Optional C accelerator for txws (masking).", -1, speedups_methods
+    "Optional C accelerator for txws (masking, the parser's hot loop).", -1, speedups_methods
 };
 
 PyMODINIT_FUNC

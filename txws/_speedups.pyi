@@ -1,4 +1,12 @@
-# The C accelerator (_speedups.c): the same functions as frames.py's
-# pure-Python masking.
+# The C accelerator (_speedups.c): the same functions as masking.py's
+# pure-Python masking, and the parser's hot loop.
 def mask(data: bytes | bytearray | memoryview, mask: bytes, /) -> bytes: ...
 def mask_join(pieces: list[bytes | bytearray | memoryview], mask: bytes, /) -> bytes: ...
+def parse_run(
+    buf: bytes | bytearray | memoryview,
+    pos: int,
+    masked: bool,
+    limit: int,
+    out: list[str | bytes],
+    /,
+) -> int: ...

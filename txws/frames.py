@@ -4,7 +4,8 @@ The WebSocket framing protocol: RFC 6455, section 5 (and 7.4 for close codes).
 
 Pure codec: no I/O and no Twisted. L{Parser} is fed bytes as they arrive and
 reports message data through a callback; L{serializeFrame} builds frames;
-C{applyMask} masks and unmasks; L{Close} reads and writes close payloads.
+C{applyMask} (from L{txws.masking}) masks and unmasks; L{Close} reads and
+writes close payloads.
 
 The parser streams: the payload of a data frame is handed over as soon as any
 of it has arrived (so invalid UTF-8 can be refused before the frame is
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .exceptions import InvalidUTF8, PayloadTooBig, ProtocolError
+from .masking import applyMask, maskJoin, parseRun
 
 __all__ = [
     "Opcode",
@@ -137,41 +139,6 @@ def controlPayload(data: str | BytesLike, name: str) -> bytes:
     if len(payload) > 125:
         raise ValueError(f"{name} longer than 125 bytes")
     return payload
-
-
-def applyMask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
-    """
-    XOR C{data} with the 4-byte C{mask} repeated (RFC 6455, 5.3).
-
-    Masking and unmasking are the same operation. This is the C
-    accelerator's function when it was built, and this pure-Python one
-    otherwise (or with C{TXWS_NO_SPEEDUPS} set): the whole buffer XORed as
-    one integer, far faster in CPython than a loop over bytes.
-    """
-    n = len(data)
-    if not n:
-        return b""
-    key = (mask * ((n + 3) >> 2))[:n] if n != 4 else mask
-    return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
-
-
-def maskJoin(pieces: list[BytesLike], mask: bytes) -> bytes:
-    """C{applyMask} of the concatenated C{pieces}; in C, one pass and one copy."""
-    return applyMask(b"".join(pieces), mask)
-
-
-# The pure-Python versions, which the property tests hold the C ones to.
-_applyMaskPython = applyMask
-_maskJoinPython = maskJoin
-
-if not os.environ.get("TXWS_NO_SPEEDUPS"):
-    try:
-        from . import _speedups
-    except ImportError:
-        pass
-    else:
-        applyMask = _speedups.mask  # type: ignore[assignment]
-        maskJoin = _speedups.mask_join  # type: ignore[assignment]
 
 
 _pack_B2 = struct.Struct("!BB").pack
@@ -350,6 +317,12 @@ class Parser:
     paused are kept, and L{resume} goes on with them. Setting C{streaming}
     delivers binary data in pieces too, from the next message on.
 
+    Setting C{whole} to a callable lets the parser hand it a message that
+    arrives whole in one frame with no reserved bit as the message itself
+    (C{str} for text, its UTF-8 checked; C{bytes} for binary) instead of
+    giving the frame to the callback: with the C accelerator, a run of
+    such frames in one read is parsed in C (L{txws.masking.parseRun}).
+
     @ivar parsing: whether a call to L{feed} is under way (read it, do not
         set it): a callback can tell that more of the same read may follow.
     """
@@ -364,6 +337,7 @@ class Parser:
         "compressedRsv",
         "paused",
         "streaming",
+        "whole",
         "parsing",
         "_buf",
         "_fragmented",
@@ -402,6 +376,7 @@ class Parser:
         self.allowedRsv = allowedRsv
         self.compressedRsv = compressedRsv
         self.paused = self.streaming = False
+        self.whole: Callable[[str | bytes], object] | None = None
         self._exempt = 0
         self._buf: bytearray | None = None
         self.parsing = False
@@ -456,12 +431,14 @@ class Parser:
                 ):
                     # The usual read: one small text or binary frame, whole,
                     # unfragmented, without reserved bits.
-                    self.callback(
-                        data[0] & 0x0F,
-                        True,
-                        0,
-                        applyMask(data[6:], data[2:6]) if masked else data[2:],
-                    )
+                    payload = applyMask(data[6:], data[2:6]) if masked else data[2:]
+                    whole = self.whole
+                    if whole is not None and data[0] == 0x82:
+                        whole(payload)
+                    elif whole is not None and payload.isascii():
+                        whole(payload.decode("ascii"))
+                    else:
+                        self.callback(data[0] & 0x0F, True, 0, payload)
                     return
                 with memoryview(data) as view:
                     pos = self._parse(data, view)
@@ -499,8 +476,27 @@ class Parser:
         isBytes = type(buf) is bytes
         end = len(buf)
         pos = 0
+        whole = self.whole if parseRun is not None else None
+        limit = -1 if self._smallLimit is None else self._smallLimit
+        tried = -1  # where parseRun last stopped: the frame there is Python's
         while pos < end and not self.paused:
             remaining = self._remaining
+            if whole is not None and pos != tried and not remaining and not self._fragmented:
+                batch: list[str | bytes] = []
+                stop = tried = parseRun(buf, pos, requireMask, limit, batch)  # type: ignore[misc]
+                if batch:
+                    delivered = 0
+                    for message in batch:
+                        whole(message)
+                        delivered += 1
+                        if self.paused:
+                            break
+                    if delivered == len(batch):
+                        pos = stop
+                    else:
+                        for _ in range(delivered):
+                            pos += _frameSize(view, pos, requireMask)  # type: ignore[operator]
+                    continue
             if remaining:
                 n = end - pos if end - pos < remaining else remaining
                 pieces = self._pieces

@@ -310,6 +310,7 @@ class WebSocketProtocol(StreamingReceive):
             # Drop what refers back to us: reference counting frees the
             # connection at once, with no cycle left to the collector.
             parser.callback = _discardFrame
+            parser.whole = None
         timer = self._timer
         if timer is not None:
             self._timer = None
@@ -357,6 +358,8 @@ class WebSocketProtocol(StreamingReceive):
             compressedRsv=rsv,
         )
         parser.streaming = inner != self._frameReceived  # (fragmentReceived)
+        if not parser.streaming and callback is inner and not self.extensions:
+            parser.whole = self.messageReceived  # (one-frame messages, a run per read in C)
         transport = self.transport
         self.state = OPEN
         prepareTransport(transport, options.writeLimit)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from txws.exceptions import InvalidUTF8, PayloadTooBig, ProtocolError
 from txws.frames import Close, CloseCode, Frame, Opcode, Parser, parseFrames, serializeFrame
-from txws.masking import _applyMaskPython, _maskJoinPython, applyMask, maskJoin
+from txws.speedups import _applyMaskPython, _maskJoinPython, applyMask, maskJoin
 
 
 def collect(data: bytes, chunks=None, **kw):

@@ -21,7 +21,7 @@ ROOT = Path(txws.__file__).parent
 
 PURE = [
     "frames",
-    "masking",
+    "speedups",
     "handshake",
     "http",
     "uri",

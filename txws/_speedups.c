@@ -3,11 +3,13 @@
  *
  * mask(data, key) -> bytes: XOR data with the 4-byte key repeated.
  * mask_join(pieces, key) -> bytes: the same for the pieces joined, with a
- * single copy. The pure-Python fallbacks in txws/masking.py do the same;
+ * single copy. The pure-Python fallbacks in txws/speedups.py do the same;
  * these run at memory speed, 8 bytes at a time.
  *
  * parse_run(buf, pos, masked, limit, out) -> int: the parser's hot loop for
- * the usual frames (see txws/masking.py); Python does everything else.
+ * the usual frames (see txws/speedups.py); Python does everything else.
+ *
+ * ready(value): an awaitable of a value already there, for async for.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -317,6 +319,91 @@ error:
     return NULL;
 }
 
+/*
+ * ready(value): an awaitable that gives `value` at once, without a Python
+ * frame: what `async for` over a connection awaits when a message is
+ * already queued. Awaiting it twice gives None the second time.
+ */
+typedef struct {
+    PyObject_HEAD
+    PyObject *value;
+} ReadyObject;
+
+static void
+ready_dealloc(ReadyObject *self)
+{
+    Py_XDECREF(self->value);
+    PyObject_Free(self);
+}
+
+static PyObject *
+ready_self(PyObject *self)
+{
+    Py_INCREF(self);
+    return self;
+}
+
+static PyObject *
+ready_take(ReadyObject *self)
+{
+    PyObject *value = self->value;
+    self->value = NULL;
+    if (value == NULL) {
+        Py_INCREF(Py_None);
+        value = Py_None;
+    }
+    return value;
+}
+
+/* Python 3.10 and 3.11 send through am_send: no StopIteration at all. */
+static PySendResult
+ready_send(PyObject *self, PyObject *arg, PyObject **result)
+{
+    *result = ready_take((ReadyObject *)self);
+    return PYGEN_RETURN;
+}
+
+/* Later versions (and tracing) call tp_iternext: StopIteration(value). */
+static PyObject *
+ready_iternext(PyObject *self)
+{
+    PyObject *value = ready_take((ReadyObject *)self), *stop;
+
+    stop = PyObject_CallOneArg(PyExc_StopIteration, value);
+    Py_DECREF(value);
+    if (stop != NULL) {
+        PyErr_SetObject(PyExc_StopIteration, stop);
+        Py_DECREF(stop);
+    }
+    return NULL;
+}
+
+static PyAsyncMethods ready_as_async = {ready_self, NULL, NULL, ready_send};
+
+static PyTypeObject ReadyType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "txws._speedups.Ready",
+    .tp_basicsize = sizeof(ReadyObject),
+    .tp_dealloc = (destructor)ready_dealloc,
+    .tp_as_async = &ready_as_async,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An awaitable of a value already there.",
+    .tp_iter = ready_self,
+    .tp_iternext = ready_iternext,
+};
+
+static PyObject *
+speedups_ready(PyObject *module, PyObject *value)
+{
+    ReadyObject *self = PyObject_New(ReadyObject, &ReadyType);
+
+    if (self == NULL)
+        return NULL;
+    Py_INCREF(value);
+    self->value = value;
+    return (PyObject *)self;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"mask", (PyCFunction)(void (*)(void))speedups_mask, METH_FASTCALL,
      "mask(data, key) -> bytes: XOR data with the 4-byte key repeated."},
@@ -324,6 +411,7 @@ static PyMethodDef speedups_methods[] = {
      "mask_join(pieces, key) -> bytes: mask(b''.join(pieces), key) in one pass."},
     {"parse_run", (PyCFunction)(void (*)(void))speedups_parse_run, METH_FASTCALL,
      "parse_run(buf, pos, masked, limit, out) -> int: whole one-frame messages, parsed."},
+    {"ready", speedups_ready, METH_O, "ready(value): an awaitable of value, at once."},
     {NULL, NULL, 0, NULL}
 };
 
@@ -335,5 +423,7 @@ static struct PyModuleDef speedups_module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
+    if (PyType_Ready(&ReadyType) < 0)
+        return NULL;
     return PyModule_Create(&speedups_module);
 }

@@ -1,4 +1,7 @@
-# The C accelerator (_speedups.c): the same functions as masking.py's
+from collections.abc import Awaitable
+from typing import Any
+
+# The C accelerator (_speedups.c): the same functions as speedups.py's
 # pure-Python masking, and the parser's hot loop.
 def mask(data: bytes | bytearray | memoryview, mask: bytes, /) -> bytes: ...
 def mask_join(pieces: list[bytes | bytearray | memoryview], mask: bytes, /) -> bytes: ...
@@ -10,3 +13,4 @@ def parse_run(
     out: list[str | bytes],
     /,
 ) -> int: ...
+def ready(value: object, /) -> Awaitable[Any]: ...

@@ -4,7 +4,7 @@ The WebSocket framing protocol: RFC 6455, section 5 (and 7.4 for close codes).
 
 Pure codec: no I/O and no Twisted. L{Parser} is fed bytes as they arrive and
 reports message data through a callback; L{serializeFrame} builds frames;
-C{applyMask} (from L{txws.masking}) masks and unmasks; L{Close} reads and
+C{applyMask} (from L{txws.speedups}) masks and unmasks; L{Close} reads and
 writes close payloads.
 
 The parser streams: the payload of a data frame is handed over as soon as any
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .exceptions import InvalidUTF8, PayloadTooBig, ProtocolError
-from .masking import applyMask, maskJoin, parseRun
+from .speedups import applyMask, maskJoin, parseRun
 
 __all__ = [
     "Opcode",
@@ -321,7 +321,7 @@ class Parser:
     arrives whole in one frame with no reserved bit as the message itself
     (C{str} for text, its UTF-8 checked; C{bytes} for binary) instead of
     giving the frame to the callback: with the C accelerator, a run of
-    such frames in one read is parsed in C (L{txws.masking.parseRun}).
+    such frames in one read is parsed in C (L{txws.speedups.parseRun}).
 
     @ivar parsing: whether a call to L{feed} is under way (read it, do not
         set it): a callback can tell that more of the same read may follow.

@@ -17,7 +17,7 @@ docs/design.md maps it all.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Iterable
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IPushProducer
@@ -47,6 +47,7 @@ from .keepalive import Pings
 from .observe import frameIO
 from .options import Options
 from .readgate import APPLICATION, CLOSED_GATE, QUEUE, WRITE
+from .speedups import ready
 from .state import CLOSED, CLOSING, CONNECTING, OPEN, State
 from .streaming import StreamingReceive
 from .writer import PreparedMessage, prepareTransport
@@ -79,8 +80,12 @@ class WebSocketProtocol(StreamingReceive):
     def __aiter__(self) -> WebSocketProtocol:
         return self
 
-    def __anext__(self) -> NextMessage:
-        return NextMessage(self.inbox)
+    def __anext__(self) -> Awaitable[Message]:
+        inbox = self.inbox
+        messages = inbox.messages
+        if messages and inbox.drained is None and ready is not None:
+            return ready(messages.popleft())  # (Inbox.pop, inline: nothing to resume)
+        return NextMessage(inbox)
 
     def messageReceived(self, message: Message) -> None:
         inbox = self.inbox

@@ -1,21 +1,24 @@
-# -*- test-case-name: tests.test_masking -*-
+# -*- test-case-name: tests.test_speedups -*-
 """
-Masking (RFC 6455, 5.3), and the parser's hot loop, in C when it was built.
+What the optional C accelerator speeds up: masking (RFC 6455, 5.3), the
+parser's loop over whole messages, and awaiting a message already received.
 
-Pure: no I/O and no Twisted. The optional C accelerator (C{txws._speedups},
-built with the wheel when a compiler works; C{TXWS_NO_SPEEDUPS=1} turns it
-off) replaces L{applyMask} and L{maskJoin} with functions that give the same
+Pure: no I/O and no Twisted. The C accelerator (C{txws._speedups}, built
+with the wheel when a compiler works; C{TXWS_NO_SPEEDUPS=1} turns it off)
+replaces L{applyMask} and L{maskJoin} with functions that give the same
 results at memory speed, and provides L{parseRun}, which
-L{txws.frames.Parser} uses for runs of the usual frames; without it,
-L{parseRun} is C{None} and the parser's own Python loop does the same.
+L{txws.frames.Parser} uses for runs of the usual frames, and L{ready}, which
+C{async for} over a connection uses; without it, those two are C{None} and
+the Python code they stand in for does the same.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-__all__ = ["applyMask", "maskJoin", "parseRun"]
+__all__ = ["applyMask", "maskJoin", "parseRun", "ready"]
 
 BytesLike = bytes | bytearray | memoryview
 
@@ -56,6 +59,13 @@ it stopped. Anything else, an error included, is left for the Python parser
 to parse and report. C{None} without the C accelerator.
 """
 
+ready: Callable[[object], Awaitable[Any]] | None = None
+"""
+C{ready(value)}: an awaitable that gives C{value} at once, with no Python
+frame to run (and C{None} if awaited again). C{None} without the C
+accelerator.
+"""
+
 if not os.environ.get("TXWS_NO_SPEEDUPS"):
     try:
         from . import _speedups
@@ -65,3 +75,4 @@ if not os.environ.get("TXWS_NO_SPEEDUPS"):
         applyMask = _speedups.mask  # type: ignore[assignment]
         maskJoin = _speedups.mask_join  # type: ignore[assignment]
         parseRun = _speedups.parse_run
+        ready = _speedups.ready

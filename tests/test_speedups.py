@@ -1,5 +1,5 @@
 """
-L{txws.masking}: the C accelerator's parser loop (C{parseRun}) and the
+L{txws.speedups}: the C accelerator's parser loop (C{parseRun}) and the
 Python parser it stands in for give the same messages, frames and errors.
 """
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from txws.exceptions import ProtocolError
 from txws.frames import Parser, serializeFrame
-from txws.masking import parseRun
+from txws.speedups import parseRun, ready
 
 needsC = pytest.mark.skipif(parseRun is None, reason="the C accelerator is not built")
 MASK = b"\x37\xfa\x21\x3d"
@@ -164,9 +164,51 @@ def test_c_and_python_parse_alike(frames, masked, cuts, pauseEvery) -> None:
     )
 
 
+@pytest.mark.skipif(ready is None, reason="the C accelerator is not built")
+class TestReady:
+    """C{ready(value)}: an awaitable that gives C{value} at once."""
+
+    async def awaitTwice(self, value: object) -> tuple[object, object]:
+        assert ready is not None
+        awaitable = ready(value)
+        return await awaitable, await awaitable
+
+    def test_under_twisted(self) -> None:
+        from twisted.internet.defer import Deferred
+
+        d = Deferred.fromCoroutine(self.awaitTwice(("a", "tuple")))
+        assert d.result == (("a", "tuple"), None)
+
+    def test_under_asyncio(self) -> None:
+        import asyncio
+
+        assert asyncio.run(self.awaitTwice(b"x")) == (b"x", None)
+
+    def test_traced(self) -> None:
+        """A tracer makes CPython iterate it rather than send to it."""
+        import sys
+
+        from twisted.internet.defer import Deferred
+
+        previous = sys.gettrace()
+        sys.settrace(lambda *args: None)
+        try:
+            d = Deferred.fromCoroutine(self.awaitTwice("traced"))
+        finally:
+            sys.settrace(previous)
+        assert d.result == ("traced", None)
+
+    def test_iterated(self) -> None:
+        assert ready is not None
+        awaitable = ready("v").__await__()
+        with pytest.raises(StopIteration) as e:
+            next(awaitable)
+        assert e.value.value == "v"
+
+
 def test_accelerator_in_use() -> None:
     """CI builds the C accelerator; TXWS_NO_SPEEDUPS runs the pure-Python path."""
     if os.environ.get("TXWS_NO_SPEEDUPS"):
-        assert parseRun is None
+        assert parseRun is None and ready is None
     else:
-        assert parseRun is not None, "the C accelerator was not built"
+        assert parseRun is not None and ready is not None, "the C accelerator was not built"

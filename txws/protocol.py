@@ -92,6 +92,9 @@ class WebSocketProtocol(StreamingReceive):
         messages = inbox.messages
         if messages is None:
             messages = inbox.messages = deque()
+            parser = self.parser
+            if parser is not None and parser.whole == self.messageReceived and _notOverridden(self):
+                parser.whole = messages.append  # (from now on the parser queues them itself)
         messages.append(message)
         # Readers are woken and the queue's limit checked at the end of a read (see
         # parsed): a handler then reads the whole batch without suspending.
@@ -447,6 +450,11 @@ class WebSocketProtocol(StreamingReceive):
             if echo is not None:
                 self._sendClose(echo)
             self._closeHandshakeDone(closing)
+
+
+def _notOverridden(protocol: WebSocketProtocol) -> bool:
+    """Whether C{protocol}'s class keeps L{WebSocketProtocol.messageReceived}."""
+    return type(protocol).messageReceived is WebSocketProtocol.messageReceived
 
 
 def _utf8(message: Message) -> bytes:

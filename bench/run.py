@@ -64,10 +64,15 @@ HANDSHAKE_WORKLOAD = "handshake (connect, upgrade, 1 message, close)"
 ONLY = {"handshake-io": HANDSHAKE_WORKLOAD}
 
 
+def isFloor(kind: str) -> bool:
+    """Whether the server is the plain TCP echo (with a variant, "floor+flush")."""
+    return kind.partition("+")[0] == "floor"
+
+
 def frames(kind: str, payload: bytes, opcode: int) -> tuple[bytes, bytes]:
     """What we send, and what must come back byte for byte."""
     frame = serializeFrame(opcode, payload, mask=MASK)
-    if kind == "floor":
+    if isFloor(kind):
         return frame, frame
     return frame, serializeFrame(opcode, payload)
 
@@ -150,7 +155,7 @@ async def oneConnection(
     kind: str, port: int, payload: bytes, opcode: int, total: int, window: int
 ) -> None:
     """Echo C{total} messages over one connection, C{window} in flight."""
-    up = kind != "floor"
+    up = not isFloor(kind)
     reader, writer = await connect(port, up)
     frame, echo = frames(kind, payload, opcode)
     await flow(reader, writer, frame, echo, total, window)
@@ -170,7 +175,7 @@ async def pipelined(kind: str, port: int, scale: float) -> float:
 
 
 async def manyConnections(kind: str, port: int, scale: float) -> float:
-    up = kind != "floor"
+    up = not isFloor(kind)
     conns = [await connect(port, up) for _ in range(100)]
     frame, echo = frames(kind, TEXT, 1)
     each = int(1000 * scale)
@@ -187,7 +192,7 @@ async def bigMessages(kind: str, port: int, scale: float) -> float:
 
 
 async def handshakes(kind: str, port: int, scale: float) -> float:
-    up = kind != "floor"
+    up = not isFloor(kind)
     frame, echo = frames(kind, TEXT, 1)
     total = int(2000 * scale)
 
@@ -255,7 +260,7 @@ def stopServer(process: subprocess.Popen) -> None:
 
 
 async def idleMemory(kind: str, pid: int, port: int, count: int) -> float:
-    up = kind != "floor"
+    up = not isFloor(kind)
     # Warm up allocators with a first batch, then measure the second.
     first = [await connect(port, up) for _ in range(50)]
     await asyncio.sleep(0.3)

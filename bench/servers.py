@@ -241,5 +241,23 @@ SERVERS = {
     "picows": picows_,
 }
 
+
+def withFlush(server):
+    """The server with bench/flush.py's proposed change to Twisted installed."""
+
+    def run(port: int) -> None:
+        sys.path.insert(0, __file__.rsplit("/", 1)[0])
+        import flush
+
+        flush.install()
+        server(port)
+
+    return run
+
+
+# Not in run.py's default list: --only floor,txws,floor+flush,txws+flush.
+SERVERS["floor+flush"] = withFlush(floor)
+SERVERS["txws+flush"] = withFlush(txws_)
+
 if __name__ == "__main__":
     SERVERS[sys.argv[1]](int(sys.argv[2]))

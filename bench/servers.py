@@ -255,9 +255,18 @@ def withFlush(server):
     return run
 
 
+def withNagle(port: int) -> None:
+    """txws with Nagle's algorithm left on, as Twisted leaves it (TCP_NODELAY's cost)."""
+    import txws.writer
+
+    txws.writer.setNoDelay = lambda transport: None  # type: ignore[assignment]
+    txws_(port)
+
+
 # Not in run.py's default list: --only floor,txws,floor+flush,txws+flush.
 SERVERS["floor+flush"] = withFlush(floor)
 SERVERS["txws+flush"] = withFlush(txws_)
+SERVERS["txws+nagle"] = withNagle
 
 if __name__ == "__main__":
     SERVERS[sys.argv[1]](int(sys.argv[2]))

@@ -797,3 +797,93 @@ class TestMemoryPerFragment:
         assert held < 2 * len(payload) + 16 * 1024, held
         conn.receive(body[-1:])
         assert successResultOf(conn.protocol.recv()) == payload
+
+
+class TestHeldWrites:
+    """
+    Frames written while a read is handled reach the transport together,
+    in order, once the read is handled (FrameWriter.held): the first at
+    once, the rest in one write.
+    """
+
+    def countWrites(self, conn) -> list[bytes]:
+        writes: list[bytes] = []
+        write = conn.transport.write
+
+        def counting(data: bytes) -> None:
+            writes.append(data)
+            write(data)
+
+        conn.transport.write = counting
+        return writes
+
+    def test_a_read_of_many_messages_costs_two_writes(self):
+        async def echo(ws):
+            async for message in ws:
+                await ws.send(message)
+
+        conn = openServer(echo)
+        conn.sent()
+        writes = self.countWrites(conn)
+        conn.receive(b"".join(conn.peerFrame(OP_TEXT, str(i).encode()) for i in range(50)))
+        assert len(writes) == 2
+        assert [f.payload for f in conn.framesSent()] == [str(i).encode() for i in range(50)]
+        # Frames written outside a read go at once.
+        conn.protocol.send("later")
+        assert len(writes) == 3
+
+    def test_a_read_answered_by_one_frame_costs_one_write(self):
+        conn = openServer()
+        writes = self.countWrites(conn)
+        conn.receiveFrame(OP_PING, b"p")
+        assert len(writes) == 1
+        conn.assertFramesSent(Frame(OP_PONG, b"p"))
+
+    def test_past_the_hold_limit_frames_go_within_the_read(self):
+        """The transport's backpressure still applies within one read."""
+        from txws.writer import HOLD_LIMIT
+
+        sizes: list[int] = []
+
+        async def handler(ws):
+            async for _message in ws:
+                for _ in range(40):
+                    await ws.send(b"x" * 1000)
+                sizes.append(len(conn.transport.value()))
+
+        conn = openServer(handler)
+        conn.sent()
+        conn.receiveFrame(OP_TEXT, b"go")
+        # After 40 KB sent in one read, all but at most HOLD_LIMIT reached the transport.
+        assert sizes and sizes[0] >= 40 * 1004 - HOLD_LIMIT
+        assert len(conn.framesSent()) == 40
+
+    def test_closing_writes_what_is_held_before_closing_tcp(self):
+        async def handler(ws):
+            async for _message in ws:
+                await ws.send("one")
+                await ws.send("two")
+                await ws.close(1001)
+
+        conn = openServer(handler)
+        conn.sent()
+        conn.receiveFrame(OP_TEXT, b"go")
+        assert conn.transport.disconnecting is False  # the peer's close is awaited
+        frames = conn.framesSent()
+        assert [f.opcode for f in frames] == [OP_TEXT, OP_TEXT, 8]
+        conn.receiveClose(1001)
+        assert conn.transport.disconnecting
+
+    def test_a_protocol_error_mid_read_sends_what_was_answered_then_the_close(self):
+        async def echo(ws):
+            async for message in ws:
+                await ws.send(message)
+
+        conn = openServer(echo)
+        conn.sent()
+        conn.receive(
+            conn.peerFrame(OP_TEXT, b"a") + conn.peerFrame(OP_TEXT, b"b") + b"\x83\x80" + b"\0" * 4
+        )
+        frames = conn.framesSent()
+        assert [f.payload for f in frames[:2]] == [b"a", b"b"]
+        assert frames[2].opcode == 8 and conn.transport.disconnecting

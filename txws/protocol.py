@@ -50,7 +50,7 @@ from .readgate import APPLICATION, CLOSED_GATE, QUEUE, WRITE
 from .speedups import ready
 from .state import CLOSED, CLOSING, CONNECTING, OPEN, State
 from .streaming import StreamingReceive
-from .writer import PreparedMessage, prepareTransport
+from .writer import HOLDING, PreparedMessage, prepareTransport
 
 __all__ = ["State", "Options", "WebSocketProtocol", "CONNECTING", "OPEN", "CLOSING", "CLOSED"]
 
@@ -204,6 +204,8 @@ class WebSocketProtocol(StreamingReceive):
 
     def closeTransport(self) -> None:
         """Close TCP, and abort it if it is not gone within C{closeTimeout}."""
+        if self._writer is not None:
+            self._writer.releaseBefore()
         # TLS transports wait for the producer to go before closing.
         if self._producing:
             self._producing = False
@@ -293,18 +295,21 @@ class WebSocketProtocol(StreamingReceive):
             self.handshakeDataReceived(data)
             return
         self.readSincePing = True
+        writer = self._writer
+        writer.held = HOLDING  # type: ignore[union-attr]  # (see FrameWriter.held)
         try:
             parser.feed(data)
         except Exception as e:
             self.parseFailed(e)
-            return
-        inbox = self.inbox
-        messages = inbox.messages
-        if messages:
-            if inbox.readers:
-                inbox.wake()
-            if len(messages) >= inbox.limit:
-                self.parsed()
+        else:
+            inbox = self.inbox
+            messages = inbox.messages
+            if messages:
+                if inbox.readers:
+                    inbox.wake()
+                if len(messages) >= inbox.limit:
+                    self.parsed()
+        writer.release()  # type: ignore[union-attr]
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         wasOpen = self.state is not CONNECTING

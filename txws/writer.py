@@ -135,6 +135,14 @@ def _asWhole(message: Any, text: bool) -> _Whole:
     return _Whole(OP_TEXT if text else OP_BINARY, payload)
 
 
+HOLD_LIMIT = 16384
+"""How many bytes L{FrameWriter.held} holds before they go to the transport."""
+
+HOLDING: list[bytes] = []
+"""What the connection sets L{FrameWriter.held} to when a read begins:
+holding, and nothing written yet (never appended to)."""
+
+
 class FrameWriter:
     """
     Writes the frames of one connection to its transport.
@@ -146,9 +154,27 @@ class FrameWriter:
         end.
     @ivar closing: set by the connection when it stops being open: from
         then on, L{send} fails with the error it builds.
+    @ivar held: while the connection handles a read, the small frames
+        written meanwhile, which L{release} writes to the transport in one
+        piece at its end (C{None} the rest of the time): a read of a
+        hundred messages answered one by one costs one transport write,
+        not a hundred. Nothing reaches the peer later for it: Twisted only
+        sends once the read is handled. Past C{HOLD_LIMIT} bytes, what is
+        held goes to the transport at once, so that its backpressure
+        still applies within one read.
     """
 
-    __slots__ = ("transport", "isClient", "extensions", "paused", "lock", "closing", "_waiters")
+    __slots__ = (
+        "transport",
+        "isClient",
+        "extensions",
+        "paused",
+        "lock",
+        "closing",
+        "held",
+        "_heldSize",
+        "_waiters",
+    )
 
     def __init__(self, transport: Any, isClient: bool, extensions: Sequence[Extension]) -> None:
         self.transport = transport
@@ -157,6 +183,8 @@ class FrameWriter:
         self.paused = False
         self.lock: defer.DeferredLock | None = None
         self.closing: ClosingHandshake | None = None
+        self.held: list[bytes] | None = None  # (or HOLDING)
+        self._heldSize = 0
         self._waiters: list[defer.Deferred[None]] | None = None
 
     def send(
@@ -189,6 +217,8 @@ class FrameWriter:
             lock.run(self._sendNow, prepared.message)
         elif self.extensions or self.isClient:
             self.writeData(prepared.opcode, prepared.payload)
+        elif self.held is not None:
+            self._hold(prepared.frame())
         else:
             self.transport.write(prepared.frame())
         return True
@@ -229,10 +259,46 @@ class FrameWriter:
             header = _SMALL_HEADERS[opcode][n]
         else:
             header = frameHeader(opcode, n, fin, rsv)
-        if n < _SEQUENCE_THRESHOLD:
-            self.transport.write(header + payload)
-        else:
+        held = self.held
+        if n >= _SEQUENCE_THRESHOLD:
+            if held:
+                self._writeHeld()
             self.transport.writeSequence((header, payload))
+        elif held is None:
+            self.transport.write(header + payload)
+        elif held is HOLDING:
+            # The first frame of the read goes at once: a read answered by one
+            # frame costs nothing more.
+            self.transport.write(header + payload)
+            self.held = []
+        else:
+            self._hold(header + payload)
+
+    def _hold(self, frame: bytes) -> None:
+        if self.held is HOLDING:
+            self.held = []
+        self.held.append(frame)  # type: ignore[union-attr]
+        self._heldSize += len(frame)
+        if self._heldSize >= HOLD_LIMIT:
+            self._writeHeld()
+
+    def _writeHeld(self) -> None:
+        held = self.held
+        assert held is not None
+        self.held = []
+        self._heldSize = 0
+        self.transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def release(self) -> None:
+        """Write what is L{held} and stop holding (see L{held})."""
+        if self.held:
+            self._writeHeld()
+        self.held = None
+
+    def releaseBefore(self) -> None:
+        """Write what is L{held} before something else reaches the transport."""
+        if self.held:
+            self._writeHeld()
 
     def writeData(
         self,
@@ -319,6 +385,7 @@ class FrameWriter:
     def stop(self, closing: ClosingHandshake) -> None:
         """The connection is gone: fail every waiter with C{closing}'s error."""
         self.closing = closing
+        self.held = None
         waiters, self._waiters = self._waiters, None
         for d in waiters or ():
             d.errback(closing.error())

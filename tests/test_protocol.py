@@ -799,6 +799,11 @@ class TestMemoryPerFragment:
         assert successResultOf(conn.protocol.recv()) == payload
 
 
+async def echoHandler(ws):
+    async for message in ws:
+        await ws.send(message)
+
+
 class TestHeldWrites:
     """
     Frames written while a read is handled reach the transport together,
@@ -818,11 +823,7 @@ class TestHeldWrites:
         return writes
 
     def test_a_read_of_many_messages_costs_two_writes(self):
-        async def echo(ws):
-            async for message in ws:
-                await ws.send(message)
-
-        conn = openServer(echo)
+        conn = openServer(echoHandler)
         conn.sent()
         writes = self.countWrites(conn)
         conn.receive(b"".join(conn.peerFrame(OP_TEXT, str(i).encode()) for i in range(50)))
@@ -875,11 +876,7 @@ class TestHeldWrites:
         assert conn.transport.disconnecting
 
     def test_a_protocol_error_mid_read_sends_what_was_answered_then_the_close(self):
-        async def echo(ws):
-            async for message in ws:
-                await ws.send(message)
-
-        conn = openServer(echo)
+        conn = openServer(echoHandler)
         conn.sent()
         conn.receive(
             conn.peerFrame(OP_TEXT, b"a") + conn.peerFrame(OP_TEXT, b"b") + b"\x83\x80" + b"\0" * 4

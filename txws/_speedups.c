@@ -16,6 +16,26 @@
 #include <stdint.h>
 #include <string.h>
 
+/* XOR n bytes of in with the key (as seen from in's first byte) into out. */
+static void
+unmask(const unsigned char *in, unsigned char *out, Py_ssize_t n, const unsigned char *k)
+{
+    Py_ssize_t i = 0;
+    uint32_t key4;
+    uint64_t key8;
+
+    memcpy(&key4, k, 4);
+    key8 = ((uint64_t)key4 << 32) | key4;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t chunk;
+        memcpy(&chunk, in + i, 8);
+        chunk ^= key8;
+        memcpy(out + i, &chunk, 8);
+    }
+    for (; i < n; i++)
+        out[i] = in[i] ^ k[i & 3];
+}
+
 static PyObject *
 speedups_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -23,9 +43,7 @@ speedups_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *result;
     const unsigned char *in, *k;
     unsigned char *out;
-    Py_ssize_t n, i = 0;
-    uint64_t key8;
-    uint32_t key4;
+    Py_ssize_t n;
 
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "mask() takes exactly 2 arguments");
@@ -55,16 +73,7 @@ speedups_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     out = (unsigned char *)PyBytes_AS_STRING(result);
 
     Py_BEGIN_ALLOW_THREADS
-    memcpy(&key4, k, 4);
-    key8 = ((uint64_t)key4 << 32) | key4;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t chunk;
-        memcpy(&chunk, in + i, 8);
-        chunk ^= key8;
-        memcpy(out + i, &chunk, 8);
-    }
-    for (; i < n; i++)
-        out[i] = in[i] ^ k[i & 3];
+    unmask(in, out, n, k);
     Py_END_ALLOW_THREADS
 
     PyBuffer_Release(&data);
@@ -114,8 +123,6 @@ speedups_mask_join(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         const unsigned char *in;
         unsigned char *dst, rolled[4];
         Py_ssize_t n;
-        uint32_t key4;
-        uint64_t key8;
 
         if (PyObject_GetBuffer(items[i], &piece, PyBUF_SIMPLE) < 0) {
             Py_CLEAR(result);
@@ -130,24 +137,14 @@ speedups_mask_join(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         in = (const unsigned char *)piece.buf;
         /* Locals, not piece.len and out + at: the compiler cannot keep a
-           field of a struct whose address escaped in a register, and does
-           not vectorise a loop that re-reads it (1.9x slower). */
+           field of a struct whose address escaped in a register, and did
+           not vectorise a loop that re-read it (1.9x slower). */
         n = piece.len;
         dst = out + at;
         /* The key as seen from this piece's first byte. */
         for (j = 0; j < 4; j++)
             rolled[j] = k[(at + j) & 3];
-        memcpy(&key4, rolled, 4);
-        key8 = ((uint64_t)key4 << 32) | key4;
-        j = 0;
-        for (; j + 8 <= n; j += 8) {
-            uint64_t chunk;
-            memcpy(&chunk, in + j, 8);
-            chunk ^= key8;
-            memcpy(dst + j, &chunk, 8);
-        }
-        for (; j < n; j++)
-            dst[j] = in[j] ^ rolled[j & 3];
+        unmask(in, dst, n, rolled);
         at += n;
         PyBuffer_Release(&piece);
     }
@@ -158,26 +155,6 @@ speedups_mask_join(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 done:
     Py_DECREF(seq);
     return result;
-}
-
-/* XOR n bytes of in with the key (as seen from in's first byte) into out. */
-static void
-unmask(const unsigned char *in, unsigned char *out, Py_ssize_t n, const unsigned char *k)
-{
-    Py_ssize_t i = 0;
-    uint32_t key4;
-    uint64_t key8;
-
-    memcpy(&key4, k, 4);
-    key8 = ((uint64_t)key4 << 32) | key4;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t chunk;
-        memcpy(&chunk, in + i, 8);
-        chunk ^= key8;
-        memcpy(out + i, &chunk, 8);
-    }
-    for (; i < n; i++)
-        out[i] = in[i] ^ k[i & 3];
 }
 
 /*

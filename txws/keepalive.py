@@ -8,11 +8,13 @@ stops answering.
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import Any, Protocol
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 
+from .deadlines import Deadlines
 from .exceptions import ConnectionClosed, InvalidState
 from .frames import CloseCode
 
@@ -88,9 +90,10 @@ class KeepaliveConnection(Protocol):
     readSincePing: bool
     """Set by the connection whenever bytes arrive; cleared by the keepalive."""
 
-    keepaliveTimer: IDelayedCall | None
-    """The keepalive's pending timer, kept on the connection (which cancels
-    it when it is gone); C{None} when there is none."""
+    keepaliveTimer: Deadlines[Any] | None
+    """The keepalive's deadlines the connection waits in, kept on the
+    connection (which calls L{Keepalive.stop} when it is gone); C{None} when
+    it waits in none."""
 
     clock: IReactorTime
     """The connection's clock."""
@@ -110,33 +113,40 @@ class Keepalive:
     seconds, unless bytes keep arriving (a pong may be behind a large
     message that arrives slowly).
 
-    Nothing is kept per connection but its C{keepaliveTimer}: a short
-    connection costs one timer and no object.
+    Nothing is kept per connection but its place in one of two shared
+    L{Deadlines} (the next ping's, the pong's): no timer of its own.
     """
 
-    __slots__ = ("interval", "timeout")
+    __slots__ = ("interval", "timeout", "_pings", "_pongs")
 
     def __init__(self, interval: float, timeout: float | None) -> None:
         self.interval = interval
         self.timeout = timeout
-
-    def start(self, connection: KeepaliveConnection) -> None:
-        """Keep C{connection} alive from now on."""
-        connection.keepaliveTimer = connection.clock.callLater(
-            self.interval, _ping, self, connection
+        self._pings: Deadlines[KeepaliveConnection] = Deadlines(interval, partial(_ping, self))
+        self._pongs: Deadlines[KeepaliveConnection] | None = (
+            None if timeout is None else Deadlines(timeout, partial(_timedOut, self))
         )
+
+    def start(self, connection: KeepaliveConnection, delay: float | None = None) -> None:
+        """Keep C{connection} alive: its next ping C{delay} (or the interval) from now."""
+        self._pings.add(connection, connection.clock, delay)
+        connection.keepaliveTimer = self._pings
+
+    def waitForPong(self, connection: KeepaliveConnection) -> None:
+        """A ping was sent on C{connection}: it fails if no pong comes in time."""
+        connection.readSincePing = False
+        pongs = self._pongs
+        if pongs is not None:
+            pongs.add(connection, connection.clock)
+        connection.keepaliveTimer = pongs
 
     @staticmethod
     def stop(connection: KeepaliveConnection) -> None:
-        """Cancel C{connection}'s timer."""
-        timer = connection.keepaliveTimer
-        if timer is not None:
+        """Drop C{connection}'s deadline."""
+        deadlines = connection.keepaliveTimer
+        if deadlines is not None:
             connection.keepaliveTimer = None
-            timer.cancel()
-
-
-# Module functions, not bound methods, in the timers: a bound method per
-# timer would cost 80 bytes per connection.
+            deadlines.discard(connection, connection.clock)
 
 
 def _ping(keepalive: Keepalive, connection: KeepaliveConnection) -> None:
@@ -144,34 +154,21 @@ def _ping(keepalive: Keepalive, connection: KeepaliveConnection) -> None:
     if not connection.open:
         return
     d = connection.ping()
-    timeout = keepalive.timeout
-    if timeout is not None:
-        connection.readSincePing = False
-        connection.keepaliveTimer = connection.clock.callLater(
-            timeout, _timedOut, keepalive, connection
-        )
+    keepalive.waitForPong(connection)
     d.addCallbacks(_answered, _ignore, callbackArgs=(keepalive, connection))
 
 
 def _answered(rtt: float, keepalive: Keepalive, connection: KeepaliveConnection) -> None:
-    Keepalive.stop(connection)  # the timeout's timer
+    Keepalive.stop(connection)  # the pong's deadline
     if connection.open:
         # The next ping, an interval after this one was sent.
-        connection.keepaliveTimer = connection.clock.callLater(
-            max(0.0, keepalive.interval - rtt), _ping, keepalive, connection
-        )
+        keepalive.start(connection, max(0.0, keepalive.interval - rtt))
 
 
 def _timedOut(keepalive: Keepalive, connection: KeepaliveConnection) -> None:
     connection.keepaliveTimer = None
     if connection.readSincePing and connection.open:
-        connection.readSincePing = False
-        connection.keepaliveTimer = connection.clock.callLater(
-            keepalive.timeout,  # type: ignore[arg-type]
-            _timedOut,
-            keepalive,
-            connection,
-        )
+        keepalive.waitForPong(connection)
         return
     connection.failConnection(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
 

@@ -28,6 +28,7 @@ from zope.interface import implementer
 from ._log import about
 from .assembly import MessageAssembler
 from .closing import ClosingHandshake
+from .deadlines import Deadlines
 from .exceptions import ConnectionClosed, InvalidUTF8, ProtocolError
 from .frames import (
     OP_BINARY,
@@ -236,8 +237,15 @@ class WebSocketProtocol(StreamingReceive):
     def _startTimer(self, timeout: float | None) -> None:
         timer = self._timer
         if timer is not None:
-            timer.cancel()  # (one that fired is None: _timedOut clears it)
-        self._timer = None if timeout is None else self.clock.callLater(timeout, self._timedOut)
+            timer.discard(self, self.clock)  # (one that fired is None: _timedOut clears it)
+        if timeout is None:
+            self._timer = None
+        else:
+            timer = _timeouts.get(timeout)
+            if timer is None:
+                timer = _timeouts[timeout] = Deadlines(timeout, WebSocketProtocol._timedOut)
+            timer.add(self, self.clock)
+            self._timer = timer
 
     def _timedOut(self) -> None:
         self._timer = None
@@ -285,9 +293,7 @@ class WebSocketProtocol(StreamingReceive):
         options = self.options
         self.clock = options.reactor if options.reactor is not None else options.getReactor()
         self.inbox.setLimit(options.maxQueue)
-        timeout = options.openTimeout
-        if timeout is not None:
-            self._timer = self.clock.callLater(timeout, self._timedOut)
+        self._startTimer(options.openTimeout)
 
     def dataReceived(self, data: bytes) -> None:
         parser = self.parser
@@ -324,14 +330,12 @@ class WebSocketProtocol(StreamingReceive):
             # connection at once, with no cycle left to the collector.
             parser.callback = _discardFrame
             parser.whole = None
-        timer = self._timer
+        timer, self._timer = self._timer, None
         if timer is not None:
-            self._timer = None
-            timer.cancel()
-        timer = self.keepaliveTimer
+            timer.discard(self, self.clock)
+        timer, self.keepaliveTimer = self.keepaliveTimer, None
         if timer is not None:
-            self.keepaliveTimer = None
-            timer.cancel()
+            timer.discard(self, self.clock)
         self._assembler = None
         if wasOpen:
             if self.options.metrics is not None:
@@ -352,10 +356,9 @@ class WebSocketProtocol(StreamingReceive):
 
     def switchToFrames(self, leftover: bytes = b"") -> None:
         """The sides call this once the handshake succeeded: frames from now on."""
-        timer = self._timer
+        timer, self._timer = self._timer, None
         if timer is not None:
-            self._timer = None
-            timer.cancel()
+            timer.discard(self, self.clock)
         options = self.options
         rsv = 0
         for extension in self.extensions:
@@ -469,3 +472,8 @@ def _utf8(message: Message) -> bytes:
 
 def _discardFrame(opcode: int, end: bool, rsv: int, payload: bytes) -> None:
     """The parser's callback once the connection is gone."""
+
+
+# The connections' opening and closing timeouts, by delay: one timer for
+# each delay, however many connections wait (txws.deadlines).
+_timeouts: dict[float, Deadlines[WebSocketProtocol]] = {}

@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Protocol
 
 from .assembly import MessageAssembler
 from .closing import ClosingHandshake
+from .deadlines import Deadlines
 from .extensions import Extension
 from .frames import Parser
 from .http import Request, Response, parseRequest, parseResponse
@@ -98,11 +98,11 @@ class ConnectionState(Protocol):
         self._gate: ReadGate | None = None
         self._closing: ClosingHandshake | None = None
         self._assembler: MessageAssembler | None = None
-        self.keepaliveTimer: IDelayedCall | None = None
+        self.keepaliveTimer: Deadlines[Any] | None = None
         self._pings: Pings | None = None
         self._producing = False
         self.inbox = Inbox()
-        self._timer: IDelayedCall | None = None
+        self._timer: Deadlines[Any] | None = None
         self._closeWaiters: list[defer.Deferred[None]] | None = None
 
     # The handshake's request and response are kept as their raw heads

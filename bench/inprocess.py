@@ -16,7 +16,9 @@ peer's frames are built once, beforehand. Workloads:
     32-byte text frames per read;
   - C{callback-1}, C{callback-100}: the same with C{messageReceived}
     overridden (the callback style);
-  - C{connection}: a whole server connection (request, one echo, close).
+  - C{connection}: a whole server connection (request, one echo, close);
+  - C{connection-10}: the same, ten connections open at a time (their
+    timeouts share timers, as a server's do).
 
 With C{--against REV}, the revision is checked out in a temporary git
 worktree and both are run in turns (this one, then REV, for each repeat);
@@ -40,7 +42,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WORKLOADS = ("echo-1", "echo-100", "callback-1", "callback-100", "connection")
+WORKLOADS = ("echo-1", "echo-100", "callback-1", "callback-100", "connection", "connection-10")
 REQUEST = (
     b"GET / HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n"
     b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
@@ -54,6 +56,7 @@ def build(callbackClass: type | None = None) -> dict:
     C{callbackClass} replaces the callback workloads' protocol class.
     """
     from twisted.internet.address import IPv4Address
+    from twisted.internet.epollreactor import EPollReactor
     from twisted.internet.testing import MemoryReactorClock
 
     import txws
@@ -135,8 +138,13 @@ def build(callbackClass: type | None = None) -> dict:
 
         return run, perRead
 
+    # The connections' timers go on a real reactor (never run: each round
+    # ends with the timer bookkeeping of one reactor turn), whose heap and
+    # lazy cancellation cost what a server's do; Clock's sorted list would not.
+    reactor = EPollReactor()
+    factory = txws.WebSocketServerFactory(echo, reactor=reactor)
+
     def connections(n: int) -> None:
-        factory = txws.WebSocketServerFactory(echo, reactor=clock)
         for _ in range(n):
             protocol = factory.buildProtocol(peer)
             protocol.makeConnection(NullTransport())
@@ -144,6 +152,22 @@ def build(callbackClass: type | None = None) -> dict:
             protocol.dataReceived(message)
             protocol.dataReceived(close)
             protocol.connectionLost(None)
+            reactor.runUntilCurrent()
+
+    def connectionsTogether(n: int) -> None:
+        for _ in range(n):
+            protocols = [factory.buildProtocol(peer) for _ in range(10)]
+            for protocol in protocols:
+                protocol.makeConnection(NullTransport())
+            for protocol in protocols:
+                protocol.dataReceived(REQUEST)
+            for protocol in protocols:
+                protocol.dataReceived(message)
+            for protocol in protocols:
+                protocol.dataReceived(close)
+            for protocol in protocols:
+                protocol.connectionLost(None)
+            reactor.runUntilCurrent()
 
     return {
         "echo-1": echoes(1),
@@ -151,6 +175,7 @@ def build(callbackClass: type | None = None) -> dict:
         "callback-1": echoes(1, CallbackEcho),
         "callback-100": echoes(100, CallbackEcho),
         "connection": (connections, 1),
+        "connection-10": (connectionsTogether, 10),
     }
 
 
@@ -160,7 +185,7 @@ def timeAll(only: list[str], rounds: int) -> dict[str, float]:
     results = {}
     for name in only:
         run, units = workloads[name]
-        n = max(1, rounds // units // (100 if name == "connection" else 1))
+        n = max(1, rounds // units // (100 if name.startswith("connection") else 1))
         run(n // 10 + 1)  # warm up
         best = float("inf")
         for _ in range(5):
@@ -223,7 +248,7 @@ def countInstructions(only: list[str], rounds: int) -> dict[str, float]:
                 line.rsplit(":", 1)[1] for line in run.stderr.splitlines() if "Collected :" in line
             ]
             collected.append(int(counts[-1].strip()))
-        units = rounds if name != "connection" else max(1, rounds // 100)
+        units = max(1, rounds // 100) if name.startswith("connection") else rounds
         results[name] = (collected[1] - collected[0]) / units
     return results
 
@@ -300,7 +325,7 @@ def main() -> None:
         workloads = build()
         for name in only:
             run, units = workloads[name]
-            run(max(1, args.rounds // units // (100 if name == "connection" else 1)))
+            run(max(1, args.rounds // units // (100 if name.startswith("connection") else 1)))
         return
     else:
         results = timeAll(only, args.rounds)
@@ -309,7 +334,7 @@ def main() -> None:
         return
     unit = "instructions" if args.instructions else "calls" if args.calls else "µs"
     for name, value in results.items():
-        per = "connection" if name == "connection" else "message"
+        per = "connection" if name.startswith("connection") else "message"
         print(f"{name:14} {value:10.2f} {unit} per {per}")
 
 

@@ -1,5 +1,6 @@
 """
-Memory of one server connection, with and without permessage-deflate.
+Memory of one server connection, with and without permessage-deflate and
+the keepalive.
 
     python bench/memory.py [CONNECTIONS]
 
@@ -8,6 +9,8 @@ its allocations (tracemalloc, which sees zlib's buffers too), opens
 CONNECTIONS connections to it from this process with the websockets client,
 and reports the server's memory per connection: idle right after the
 handshake, and after each connection echoed one 1 KiB JSON-like message.
+The first two rows have keepalive pings off, as the benchmarks do; the
+third has txws's defaults (pings every 20 s), without compression.
 Prints a Markdown table. Not part of the test suite.
 """
 
@@ -19,8 +22,11 @@ import subprocess
 import sys
 import tracemalloc
 
+SETTINGS = {"none": ("none", None), "deflate": ("deflate", None), "none, keepalive": ("none", 20.0)}
 
-def serve(compression: str) -> None:
+
+def serve(setting: str) -> None:
+    compression, pingInterval = SETTINGS[setting]
     tracemalloc.start()
     from twisted.internet import defer, task
 
@@ -39,7 +45,7 @@ def serve(compression: str) -> None:
     factory = txws.WebSocketServerFactory(
         handler,
         compression=None if compression == "none" else compression,
-        pingInterval=None,
+        pingInterval=pingInterval,
         maxConnections=None,
     )
 
@@ -53,7 +59,8 @@ def serve(compression: str) -> None:
     task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
 
 
-async def measure(port: int, count: int, compression: str) -> dict:
+async def measure(port: int, count: int, setting: str) -> dict:
+    compression = SETTINGS[setting][0]
     from websockets.asyncio.client import connect
 
     url = f"ws://127.0.0.1:{port}/"
@@ -88,22 +95,22 @@ async def measure(port: int, count: int, compression: str) -> dict:
 
 def main(count: int = 200) -> None:
     rows = []
-    for compression in ("none", "deflate"):
+    for setting in SETTINGS:
         server = subprocess.Popen(
-            [sys.executable, __file__, "serve", compression], stdout=subprocess.PIPE, text=True
+            [sys.executable, __file__, "serve", setting], stdout=subprocess.PIPE, text=True
         )
         try:
             port = int(server.stdout.readline())
-            result = asyncio.run(measure(port, count, compression))
+            result = asyncio.run(measure(port, count, setting))
         finally:
             server.terminate()
             server.wait(10)
-        rows.append((compression, result))
+        rows.append((setting, result))
     print(f"Server memory per connection ({count} connections, tracemalloc):\n")
     print("| compression | idle | after one 1 KiB message each |")
     print("|---|---:|---:|")
-    for compression, r in rows:
-        print(f"| {compression} | {r['idle'] / 1024:.1f} KiB | {r['used'] / 1024:.1f} KiB |")
+    for setting, r in rows:
+        print(f"| {setting} | {r['idle'] / 1024:.2f} KiB | {r['used'] / 1024:.2f} KiB |")
 
 
 if __name__ == "__main__":

@@ -11,13 +11,23 @@ from typing import Any
 import pytest
 from twisted.internet import defer
 from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock
 
 from txws.exceptions import ConnectionClosedError, InvalidState
 from txws.frames import OP_BINARY, OP_PING, OP_PONG, Frame
 from txws.keepalive import Keepalive, Pings
 from txws.protocol import CLOSING, OPEN
+from txws.server import WebSocketServerFactory
 
-from .helpers import failureResultOf, openClient, openServer, successResultOf
+from .helpers import (
+    PEER,
+    Connection,
+    failureResultOf,
+    openClient,
+    openServer,
+    request,
+    successResultOf,
+)
 
 
 @pytest.fixture(params=["server", "client"])
@@ -176,6 +186,28 @@ class TestKeepaliveOnConnections:
         assert len(other.clock.getDelayedCalls()) == 1
         other.lose()
         assert other.clock.getDelayedCalls() == []
+
+    def test_keepalive_connections_share_one_timer(self):
+        """However many connections wait, one timer per delay, each pinged on time."""
+        clock = MemoryReactorClock()
+        factory = WebSocketServerFactory(None, reactor=clock, openTimeout=5)
+        conns = [Connection(factory.buildProtocol(PEER), clock) for _ in range(3)]
+        assert len(clock.getDelayedCalls()) == 1  # the opening handshakes' timeout
+        for conn in conns:
+            conn.receive(request())
+            conn.sent()
+            clock.advance(1)
+        assert len(clock.getDelayedCalls()) == 1  # the keepalive's
+        clock.advance(17)  # the first opened 20 s ago
+        assert [len(c.framesSent()) for c in conns] == [1, 0, 0]
+        clock.advance(1)
+        assert [len(c.framesSent()) for c in conns] == [0, 1, 0]
+        conns[2].lose()
+        clock.advance(1)
+        assert [len(c.framesSent()) for c in conns[:2]] == [0, 0]
+        for conn in conns[:2]:
+            conn.lose()
+        assert clock.getDelayedCalls() == []
 
     def test_keepalive_timeout_closes_1011(self, conn):
         conn.clock.advance(20)

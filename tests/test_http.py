@@ -81,6 +81,21 @@ class TestHTTP:
         assert e.value.status == 431
         checkIncomplete(b"GET / HTTP/1.1\r\nA: b\r\n")
 
+    def test_incomplete_head_that_cannot_be_http(self):
+        """Bytes that no request or response starts with are refused at once."""
+        with pytest.raises(InvalidMessage, match="a TLS handshake, not an HTTP request"):
+            checkIncomplete(b"\x16\x03\x01")
+        with pytest.raises(InvalidMessage, match="not an HTTP request"):
+            checkIncomplete(b" GET")
+        with pytest.raises(InvalidMessage, match="not an HTTP response"):
+            checkIncomplete(b"\x15\x03\x03\x00\x02", request=False)
+        with pytest.raises(InvalidMessage, match="not an HTTP response"):
+            checkIncomplete(b"HTTX", request=False)
+        for start in (b"", b"G", b"GET / HT"):
+            checkIncomplete(start)
+        for start in (b"", b"H", b"HTTP/", b"HTTP/1.1 101"):
+            checkIncomplete(start, request=False)
+
     def test_find_head_end_resumes(self):
         buf = b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest"
         assert findHeadEnd(buf) == len(buf) - 4

@@ -72,6 +72,9 @@ class TestHandshake:
             (b"GET / HTTP/1.1\r\n" + b"X-Big: " + b"a" * 70000, 431),
             (b"GET /" + b"a" * 9000, 414),
             (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
+            # A TLS ClientHello as it comes, with no blank line to wait for.
+            (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),
+            (b"\x00\x01", 400),
         ],
     )
     def test_bad_handshakes(self, raw, status, logEvents):
@@ -94,6 +97,14 @@ class TestHandshake:
         # Nothing more is read.
         conn.receive(request())
         assert conn.sent() == b""
+
+    def test_tls_handshake_on_a_plain_port_is_refused_at_once(self):
+        """The first byte of a ClientHello is enough: no wait for a head that never ends."""
+        conn = serverConnection()
+        conn.receive(b"\x16\x03\x01")
+        response = answer(conn)
+        assert response.status == 400
+        assert b"TLS handshake" in response.body and b"not wss://" in response.body
 
     def test_open_timeout(self, logEvents):
         conn = serverConnection()

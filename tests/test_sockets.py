@@ -152,6 +152,33 @@ async def test_tls_with_self_signed_certificate(tmp_path):
 
 
 @pytest_twisted.ensureDeferred
+async def test_tls_and_plain_ports_mixed_up_say_so(tmp_path):
+    """ws:// to a TLS port, and wss:// to a plain one, fail at once with a hint."""
+    certPEM, keyPEM = selfSignedCertificate("localhost")
+    (tmp_path / "cert.pem").write_bytes(certPEM)
+    (tmp_path / "key.pem").write_bytes(keyPEM)
+    tlsPort = await txws.serve(
+        echo,
+        f"ssl:0:interface=127.0.0.1:privateKey={tmp_path / 'key.pem'}"
+        f":certKey={tmp_path / 'cert.pem'}",
+    )
+    plainPort = await txws.serve(echo, "tcp:0:interface=127.0.0.1")
+    try:
+        # (openTimeout=None: only the server's answer can end these.)
+        with pytest.raises(txws.InvalidHandshake, match=r"expects TLS, use wss://"):
+            await within(
+                txws.connect(f"ws://localhost:{tlsPort.getHost().port}/", openTimeout=None)
+            )
+        with pytest.raises(txws.TLSError, match=r"answered without TLS.*use ws://"):
+            await within(
+                txws.connect(f"wss://localhost:{plainPort.getHost().port}/", openTimeout=None)
+            )
+    finally:
+        await tlsPort.stopListening()
+        await plainPort.stopListening()
+
+
+@pytest_twisted.ensureDeferred
 async def test_unix_socket_endpoint(tmp_path):
     path = str(tmp_path / "ws.sock")
     port = await txws.serve(echo, f"unix:{path}")

@@ -297,7 +297,12 @@ class WebSocketClientProtocol(WebSocketProtocol):
             if tls is not None:
                 reason = Failure(tls)
             elif reason is None or reason.check(ConnectionDone, ConnectionLost):
-                reason = Failure(InvalidMessage("connection closed during the opening handshake"))
+                message = "connection closed during the opening handshake"
+                uri = self.factory.uri if self.factory is not None else None
+                if uri is not None and not uri.secure and self._responseBuffer == b"":
+                    # What a TLS server does with a request in the clear.
+                    message += " with no answer (if the server expects TLS, use wss://)"
+                reason = Failure(InvalidMessage(message))
             self._notifyFailure(reason)
         super().connectionLost(reason)
 
@@ -329,6 +334,8 @@ def _tlsError(uri: WebSocketURI | None, reason: Failure | None) -> TLSError | No
                 " (certificate verify failed: self-signed, expired, or from an"
                 " unknown authority; tlsOptions= sets the trust roots)"
             )
+        elif "wrong version number" in texts:
+            why += " (the server answered without TLS: if it serves ws://, use ws://)"
         return TLSError(host, why, e)
     return None
 

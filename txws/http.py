@@ -294,8 +294,18 @@ def findHeadEnd(buf: bytes | bytearray, start: int = 0) -> int:
 def checkIncomplete(buf: bytes | bytearray, request: bool = True) -> None:
     """
     Raise L{InvalidMessage} if C{buf}, which holds no complete head yet, is
-    already longer than any acceptable head could be.
+    already longer than any acceptable head could be, or does not start as
+    one does (a TLS handshake sent to a plain port is answered at once).
     """
+    if request:
+        if buf and not _TOKEN.match(buf, 0, 1):
+            if buf[:1] == b"\x16":
+                raise InvalidMessage(
+                    "a TLS handshake, not an HTTP request (this port is not wss://)"
+                )
+            raise InvalidMessage("not an HTTP request")
+    elif buf[:5] != b"HTTP/"[: len(buf)]:
+        raise InvalidMessage("not an HTTP response")
     if len(buf) > MAX_LINE and buf.find(b"\r\n", 0, MAX_LINE + 2) < 0:
         if request:
             raise InvalidMessage("request line too long", 414)

@@ -32,6 +32,7 @@ from .helpers import (
     request,
     sentRequest,
     serverConnection,
+    successResultOf,
 )
 from .realnet import freePort, within
 from .test_tap import startTwistd, stop, waitListening
@@ -74,6 +75,29 @@ class TestCounting:
         assert metrics.messagesSent == 2
         assert metrics.bytesSent == 15
         assert (metrics.connectionsOpen, metrics.connectionsTotal) == (1, 1)
+
+    @pytest.mark.parametrize("logFrames", [False, True])
+    def test_oneFrameMessagesCountedOnTheFastPath(self, logFrames):
+        """
+        With metrics, whole one-frame messages still go the parser's fast
+        path (C, when built), counted there as on the frame path: bytes of
+        payload, one message each. Frame logging sees every frame instead.
+        """
+        conn = openServer(metrics=True, logFrames=logFrames)
+        protocol = conn.protocol
+        metrics = protocol.factory.metrics
+        assert (protocol.parser.whole is None) is logFrames
+        texts = ["hello", "h\u00e9llo \u2603", "x" * 200]
+        # One read of several messages, then one message alone in a read.
+        conn.receive(
+            b"".join(conn.peerFrame(OP_TEXT, text.encode()) for text in texts)
+            + conn.peerFrame(OP_BINARY, b"\xff\x00")
+        )
+        conn.receive(conn.peerFrame(OP_TEXT, "\u00e9".encode()))
+        assert metrics.messagesReceived == 5
+        assert metrics.bytesReceived == sum(len(t.encode()) for t in texts) + 2 + 2
+        received = [successResultOf(protocol.recv()) for _ in range(5)]
+        assert received == [*texts, b"\xff\x00", "\u00e9"]
 
     def test_broadcastCounted(self):
         factory = WebSocketServerFactory(None, reactor=MemoryReactorClock(), metrics=True)

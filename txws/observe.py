@@ -7,11 +7,14 @@ When a connection opens, L{frameIO} gives it its parser callback and its
 writer: the plain ones when neither is on, so that an unwatched connection
 pays nothing per frame; otherwise a callback that counts and logs each
 frame received before passing it on, and a writer that does so for each
-frame written.
+frame written. With metrics alone, one-frame messages still take the
+parser's fast path (L{Parser.whole <txws.frames.Parser.whole>}), counted
+on the way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ._log import FrameLog, LoggingWriter
@@ -40,12 +43,18 @@ class _CountingLoggingWriter(CountingWriter, LoggingWriter):
     __slots__ = ()
 
 
-def frameIO(protocol: Any, received: FrameCallback) -> tuple[FrameCallback, FrameWriter]:
+Whole = Callable[[str | bytes], object]
+
+
+def frameIO(
+    protocol: Any, received: FrameCallback, whole: Whole
+) -> tuple[FrameCallback, Whole | None, FrameWriter]:
     """
-    The parser callback and the writer of C{protocol}, which is opening:
-    C{received} and a plain L{FrameWriter}, or both watched by its
-    options' frame log and metrics. Counts the connection as opened (the
-    protocol counts it as closed).
+    The parser callback, the parser's C{whole} and the writer of
+    C{protocol}, which is opening: C{received}, C{whole} and a plain
+    L{FrameWriter}, or all watched by its options' metrics and frame log
+    (which sees every frame: no C{whole} then). Counts the connection as
+    opened (the protocol counts it as closed).
     """
     options = protocol.options
     metrics: Metrics | None = options.metrics
@@ -53,6 +62,7 @@ def frameIO(protocol: Any, received: FrameCallback) -> tuple[FrameCallback, Fram
     cls: type[FrameWriter] = FrameWriter
     if metrics is not None:
         received = _counting(metrics, received)
+        whole = _countingWhole(metrics, whole)
         metrics.connectionOpened()
         cls = CountingWriter
     if frames is not None:
@@ -63,7 +73,7 @@ def frameIO(protocol: Any, received: FrameCallback) -> tuple[FrameCallback, Fram
         writer.metrics = metrics  # type: ignore[attr-defined]
     if frames is not None:
         writer.frameLog = frames  # type: ignore[attr-defined]
-    return received, writer
+    return received, None if frames is not None else whole, writer
 
 
 def _counting(metrics: Metrics, received: FrameCallback) -> FrameCallback:
@@ -73,5 +83,17 @@ def _counting(metrics: Metrics, received: FrameCallback) -> FrameCallback:
             if end:
                 metrics.messagesReceived += 1
         received(opcode, end, rsv, payload)
+
+    return counted
+
+
+def _countingWhole(metrics: Metrics, whole: Whole) -> Whole:
+    def counted(message: str | bytes) -> None:
+        size = len(message)
+        if isinstance(message, str) and not message.isascii():
+            size = len(message.encode("utf-8"))  # (the payload's length, as counted on the wire)
+        metrics.bytesReceived += size
+        metrics.messagesReceived += 1
+        whole(message)
 
     return counted

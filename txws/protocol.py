@@ -364,7 +364,7 @@ class WebSocketProtocol(StreamingReceive):
         for extension in self.extensions:
             rsv |= extension.rsvBits
         inner = self.frameCallback()
-        callback, self._writer = frameIO(self, inner)
+        callback, whole, self._writer = frameIO(self, inner, self.messageReceived)
         self.parser = parser = Parser(
             callback,
             requireMask=not self.isClient,
@@ -374,8 +374,8 @@ class WebSocketProtocol(StreamingReceive):
             compressedRsv=rsv,
         )
         parser.streaming = inner != self._frameReceived  # (fragmentReceived)
-        if not parser.streaming and callback is inner and not self.extensions:
-            parser.whole = self.messageReceived  # (one-frame messages, a run per read in C)
+        if not parser.streaming and not self.extensions:
+            parser.whole = whole  # (one-frame messages, a run per read in C)
         transport = self.transport
         self.state = OPEN
         prepareTransport(transport, options.writeLimit)

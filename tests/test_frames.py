@@ -237,6 +237,21 @@ class TestRoundTrip:
         events = collect(outer, [len(outer) - len(inner)], requireMask=True)
         assert events == [(Opcode.BINARY, True, 0, inner)]
 
+    def test_one_frame_read_goes_to_whole(self):
+        """
+        A read of one small whole frame goes to C{whole} as the message (text
+        decoded, ASCII or not); text that is not UTF-8 goes to the callback,
+        which fails it.
+        """
+        events, messages = [], []
+        parser = Parser(lambda *a: events.append(a), requireMask=True)
+        parser.whole = messages.append
+        for payload in (b"plain", "h\u00e9llo \u2603".encode(), b"\xff\xfe"):
+            parser.feed(serializeFrame(Opcode.TEXT, payload, mask=True))
+        parser.feed(serializeFrame(Opcode.BINARY, b"\xff", mask=True))
+        assert messages == ["plain", "h\u00e9llo \u2603", b"\xff"]
+        assert events == [(Opcode.TEXT, True, 0, b"\xff\xfe")]
+
     def test_long_form_length_of_a_small_frame(self):
         # 126 in the 7-bit length is a 16-bit length to follow, even when
         # the read is as long as a 126-byte frame with no extended length.

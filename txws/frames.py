@@ -108,18 +108,14 @@ NORMAL_CODES = frozenset((CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseC
 
 
 def isNormalCloseCode(code: int | None) -> bool:
-    """
-    Whether C{code} ends a connection normally: 1000 (normal closure), 1001
-    (going away), or 1005 (a close frame without a code).
-    """
+    """Whether C{code} ends a connection normally: 1000, 1001, or 1005 (no code)."""
     return code in NORMAL_CODES
 
 
 def dataOpcode(message: object) -> int:
     """
     The opcode that carries C{message}: L{OP_TEXT <Opcode.TEXT>} for C{str},
-    L{OP_BINARY <Opcode.BINARY>} for bytes-like; C{TypeError} for anything
-    else.
+    L{OP_BINARY <Opcode.BINARY>} for bytes-like; C{TypeError} otherwise.
     """
     if isinstance(message, str):
         return OP_TEXT
@@ -302,11 +298,11 @@ class Parser:
     payload)} for message data and every control frame, in order: binary
     data a whole frame at a time, text and compressed data in pieces as they
     arrive (so that a receiver can refuse bad UTF-8 or an inflation bomb
-    before the frame ends). It checks everything section 5 asks of a receiver: masking
-    (C{requireMask} on a server, forbidden on a client), reserved bits not
-    in C{allowedRsv}, reserved opcodes, control frames fragmented or over 125
-    bytes, continuation without a start, a new message inside a fragmented
-    one, and the 64-bit length's top bit. A message whose declared length
+    before the frame ends). It checks all section 5 asks of a receiver:
+    masking (C{requireMask} on a server, forbidden on a client), reserved
+    bits not in C{allowedRsv}, reserved opcodes, control frames fragmented
+    or over 125 bytes, continuation without a start, a new message inside a
+    fragmented one, and the 64-bit length's top bit. A message whose declared length
     passes C{maxSize} raises L{PayloadTooBig} as soon as the header says so,
     before any of its payload is kept, unless its first frame has one of the
     C{compressedRsv} bits: then the extension that inflates it enforces the
@@ -435,8 +431,13 @@ class Parser:
                     whole = self.whole
                     if whole is not None and data[0] == 0x82:
                         whole(payload)
-                    elif whole is not None and payload.isascii():
-                        whole(payload.decode("ascii"))
+                    elif whole is not None:
+                        try:
+                            text = payload.decode("utf-8")
+                        except UnicodeDecodeError:  # (which the callback fails with 1007)
+                            self.callback(OP_TEXT, True, 0, payload)
+                        else:
+                            whole(text)
                     else:
                         self.callback(data[0] & 0x0F, True, 0, payload)
                     return

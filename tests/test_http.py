@@ -96,6 +96,13 @@ class TestHTTP:
         for start in (b"", b"H", b"HTTP/", b"HTTP/1.1 101"):
             checkIncomplete(start, request=False)
 
+    def test_headers_from_a_list_take_it_over(self):
+        items = [("Upgrade", "websocket"), ("X-A", "1"), ("x-a", "2")]
+        headers = Headers.fromList(items)
+        assert headers.getAll("X-A") == ["1", "2"]
+        assert headers.get("upgrade") == "websocket"
+        assert list(headers) == items and len(headers) == 3
+
     def test_find_head_end_resumes(self):
         buf = b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest"
         assert findHeadEnd(buf) == len(buf) - 4

@@ -250,7 +250,7 @@ def buildResponse(
 ) -> Response:
     """The 101 response accepting a request with Sec-WebSocket-Key C{key}."""
     return Response(
-        101, headers=Headers._fromItems(_acceptFields(key, subprotocol, extensions, serverHeader))
+        101, headers=Headers.fromList(_acceptFields(key, subprotocol, extensions, serverHeader))
     )
 
 

@@ -129,8 +129,11 @@ class Headers:
         self._index: dict[str, list[str]] | None = None
 
     @classmethod
-    def _fromItems(cls, items: list[tuple[str, str]]) -> Headers:
-        """Headers that take over C{items}, a list of C{(str, str)} pairs."""
+    def fromList(cls, items: list[tuple[str, str]]) -> Headers:
+        """
+        Headers that take over C{items}, a list of C{(str, str)} pairs,
+        without copying it: the list must not be used elsewhere afterwards.
+        """
         headers = cls.__new__(cls)
         headers._items = items
         headers._index = None
@@ -357,7 +360,7 @@ def _fastHead(pattern: re.Pattern[str], head: bytes) -> tuple[str, str, Headers]
     items = (_FIELD_TRIMMED if trimmed else _FIELD).findall(fields)
     if len(items) > MAX_HEADERS:
         return None
-    return match[1], match[2], Headers._fromItems(items)
+    return match[1], match[2], Headers.fromList(items)
 
 
 def _splitHead(head: bytes) -> tuple[bytes, list[bytes]]:

@@ -106,6 +106,27 @@ class TestHandshake:
         assert response.status == 400
         assert b"TLS handshake" in response.body and b"not wss://" in response.body
 
+    @pytest.mark.parametrize(
+        "reasons,why",
+        [
+            (
+                [("SSL routines", "", "http request")],
+                "http request (a ws:// client on this TLS port)",
+            ),
+            ([("SSL routines", "", "tlsv1 alert unknown ca")], "tlsv1 alert unknown ca"),
+            ([], "no reason"),
+        ],
+    )
+    def test_tls_failure_is_logged(self, reasons, why, logEvents):
+        """A TLS failure before the request gets one info line saying why."""
+        from OpenSSL.SSL import Error
+        from twisted.python.failure import Failure
+
+        conn = serverConnection()
+        conn.protocol.connectionLost(Failure(Error(reasons)))
+        [event] = [e for e in logEvents if "TLS of connection" in e.get("log_format", "")]
+        assert event["log_level"].name == "info" and event["why"] == why
+
     def test_open_timeout(self, logEvents):
         conn = serverConnection()
         conn.receive(b"GET / HTTP/1.1\r\n")

@@ -13,6 +13,7 @@ from twisted.internet.endpoints import UNIXClientEndpoint, serverFromString
 from twisted.internet.error import ConnectError
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import formatEvent, globalLogPublisher
 
 import txws
 from txws.client import _redirectTarget
@@ -153,7 +154,20 @@ async def test_tls_with_self_signed_certificate(tmp_path):
 
 @pytest_twisted.ensureDeferred
 async def test_tls_and_plain_ports_mixed_up_say_so(tmp_path):
-    """ws:// to a TLS port, and wss:// to a plain one, fail at once with a hint."""
+    """
+    ws:// to a TLS port, and wss:// to a plain one, fail at once with a
+    hint; the TLS server logs one line for each TLS failure.
+    """
+    serverLines: list[str] = []
+    logged: defer.Deferred[None] = defer.Deferred()
+
+    def observe(event: dict) -> None:
+        if event.get("log_namespace") == "txws.server" and "why" in event:
+            serverLines.append(formatEvent(event))
+            if not logged.called:
+                logged.callback(None)
+
+    globalLogPublisher.addObserver(observe)
     certPEM, keyPEM = selfSignedCertificate("localhost")
     (tmp_path / "cert.pem").write_bytes(certPEM)
     (tmp_path / "key.pem").write_bytes(keyPEM)
@@ -169,11 +183,15 @@ async def test_tls_and_plain_ports_mixed_up_say_so(tmp_path):
             await within(
                 txws.connect(f"ws://localhost:{tlsPort.getHost().port}/", openTimeout=None)
             )
+        await within(logged)
+        [line] = serverLines
+        assert "TLS of connection" in line and "http request (a ws:// client" in line
         with pytest.raises(txws.TLSError, match=r"answered without TLS.*use ws://"):
             await within(
                 txws.connect(f"wss://localhost:{plainPort.getHost().port}/", openTimeout=None)
             )
     finally:
+        globalLogPublisher.removeObserver(observe)
         await tlsPort.stopListening()
         await plainPort.stopListening()
 

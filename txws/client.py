@@ -324,9 +324,7 @@ def _tlsError(uri: WebSocketURI | None, reason: Failure | None) -> TLSError | No
             names.append(name.decode("ascii", "replace") if isinstance(name, bytes) else str(name))
         return TLSError(host, "its certificate is not valid for " + ", ".join(names), e)
     if isinstance(e, Error):
-        # pyOpenSSL's args: [(library, function, reason), ...]
-        queue = e.args[0] if e.args and isinstance(e.args[0], list) else []
-        texts = [str(entry[-1]) for entry in queue if isinstance(entry, tuple) and entry]
+        texts = TLSError.reasonsOf(e)
         why = "; ".join(texts) or str(e) or "TLS handshake failed"
         if "certificate verify failed" in texts:
             why = (

@@ -166,6 +166,16 @@ class TLSError(InvalidHandshake):
         self.reason = reason
         self.__cause__ = reason
 
+    @staticmethod
+    def reasonsOf(error: BaseException) -> list[str]:
+        """
+        The reasons, in order, that a pyOpenSSL C{SSL.Error} carries
+        (OpenSSL's error queue of C{(library, function, reason)}); none for
+        any other error.
+        """
+        queue = error.args[0] if error.args and isinstance(error.args[0], list) else []
+        return [str(entry[-1]) for entry in queue if isinstance(entry, tuple) and entry]
+
 
 class ProxyError(InvalidHandshake):
     """

@@ -22,7 +22,7 @@ from zope.interface import implementer
 from ._driver import HandlerDriver, startHandler
 from ._log import about
 from ._version import __version__
-from .exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
+from .exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, TLSError
 from .extensions import ServerExtensionFactory, negotiateServer
 from .extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from .frames import CloseCode
@@ -370,6 +370,23 @@ class WebSocketServerProtocol(WebSocketProtocol):
     def connectionClosed(self) -> None:
         if self.factory is not None:
             self.factory.connections.discard(self)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        if self.state is CONNECTING and reason is not None:
+            from OpenSSL.SSL import Error
+
+            if isinstance(reason.value, Error):
+                reasons = TLSError.reasonsOf(reason.value)
+                text = str(reason.value)
+                why = "; ".join(reasons) or (text if text not in ("", "[]") else "no reason")
+                if "http request" in reasons:
+                    why += " (a ws:// client on this TLS port)"
+                log.info(
+                    "TLS of connection {connection} with {peer} failed: {why}",
+                    why=why,
+                    **about(self),
+                )
+        super().connectionLost(reason)
 
     def handshakeTimedOut(self) -> None:
         self._requestBuffer = None

@@ -91,15 +91,14 @@ class WebSocketProtocol(StreamingReceive):
     def messageReceived(self, message: Message) -> None:
         inbox = self.inbox
         messages = inbox.messages
+        parser = self.parser
         if messages is None:
             messages = inbox.messages = deque()
-            parser = self.parser
             if parser is not None and parser.whole == self.messageReceived and _notOverridden(self):
                 parser.whole = messages.append  # (from now on the parser queues them itself)
         messages.append(message)
         # Readers are woken and the queue's limit checked at the end of a read (see
         # parsed): a handler then reads the whole batch without suspending.
-        parser = self.parser
         if parser is None or not parser.parsing:
             self.parsed()
 

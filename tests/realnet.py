@@ -6,6 +6,7 @@ import datetime
 import ipaddress
 import os
 import socket
+from pathlib import Path
 from typing import Any
 
 from twisted.internet import defer, reactor
@@ -149,3 +150,19 @@ class RedisServer:
         if self.process is not None:
             self.process.stdout.close()
         self.process = None
+
+
+def tlsServerDescription(directory: Path) -> tuple[str, bytes, bytes]:
+    """
+    A strports description for TLS on 127.0.0.1, port 0, with a fresh
+    self-signed certificate for localhost written in C{directory}: the
+    description, and the certificate and key PEM.
+    """
+    certPEM, keyPEM = selfSignedCertificate("localhost")
+    (directory / "cert.pem").write_bytes(certPEM)
+    (directory / "key.pem").write_bytes(keyPEM)
+    description = (
+        f"ssl:0:interface=127.0.0.1:privateKey={directory / 'key.pem'}"
+        f":certKey={directory / 'cert.pem'}"
+    )
+    return description, certPEM, keyPEM

@@ -139,16 +139,10 @@ class TestOptions:
 
         import txws
 
-        from .realnet import selfSignedCertificate
+        from .realnet import tlsServerDescription
 
-        certPEM, keyPEM = selfSignedCertificate("localhost")
-        (tmp_path / "cert.pem").write_bytes(certPEM)
-        (tmp_path / "key.pem").write_bytes(keyPEM)
-        port = await txws.serve(
-            echo,
-            f"ssl:0:interface=127.0.0.1:privateKey={tmp_path / 'key.pem'}"
-            f":certKey={tmp_path / 'cert.pem'}",
-        )
+        description = tlsServerDescription(tmp_path)[0]
+        port = await txws.serve(echo, description)
         url = f"wss://localhost:{port.getHost().port}/"
         try:
             checked = await within(deferToThread(runClient, url), 40)

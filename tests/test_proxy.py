@@ -22,7 +22,7 @@ from txws.tunnel import HTTPConnect
 from txws.uri import parseURI
 
 from .proxies import startProxy
-from .realnet import selfSignedCertificate, serveOn, within
+from .realnet import serveOn, tlsServerDescription, within
 
 
 async def echo(websocket):
@@ -247,14 +247,8 @@ class TestHTTPConnectProxy:
         """TLS to the proxy, and TLS to the server inside the tunnel."""
         from twisted.internet.ssl import Certificate, PrivateCertificate, optionsForClientTLS
 
-        certPEM, keyPEM = selfSignedCertificate("localhost")
-        (tmp_path / "cert.pem").write_bytes(certPEM)
-        (tmp_path / "key.pem").write_bytes(keyPEM)
-        port = await txws.serve(
-            echo,
-            f"ssl:0:interface=127.0.0.1:privateKey={tmp_path / 'key.pem'}"
-            f":certKey={tmp_path / 'cert.pem'}",
-        )
+        description, certPEM, keyPEM = tlsServerDescription(tmp_path)
+        port = await txws.serve(echo, description)
         serverOptions = PrivateCertificate.loadPEM(certPEM + keyPEM).options()
         proxy, proxyPort = await startProxy("connect", tls=serverOptions)
         trusted = optionsForClientTLS("localhost", trustRoot=Certificate.loadPEM(certPEM))

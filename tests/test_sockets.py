@@ -20,7 +20,7 @@ from txws.client import _redirectTarget
 from txws.exceptions import ConnectionClosedError, OpenTimeout, RedirectError
 from txws.uri import parseURI
 
-from .realnet import freePort, selfSignedCertificate, serveOn, within
+from .realnet import freePort, serveOn, tlsServerDescription, within
 
 pytestmark = pytest.mark.sockets
 
@@ -113,13 +113,7 @@ async def test_handler_error_gives_1011():
 async def test_tls_with_self_signed_certificate(tmp_path):
     from twisted.internet.ssl import Certificate, optionsForClientTLS
 
-    certPEM, keyPEM = selfSignedCertificate("localhost")
-    (tmp_path / "cert.pem").write_bytes(certPEM)
-    (tmp_path / "key.pem").write_bytes(keyPEM)
-    description = (
-        f"ssl:0:interface=127.0.0.1:privateKey={tmp_path / 'key.pem'}"
-        f":certKey={tmp_path / 'cert.pem'}"
-    )
+    description, certPEM, _ = tlsServerDescription(tmp_path)
     port = await txws.serve(echo, description)
     number = port.getHost().port
     try:
@@ -168,14 +162,7 @@ async def test_tls_and_plain_ports_mixed_up_say_so(tmp_path):
                 logged.callback(None)
 
     globalLogPublisher.addObserver(observe)
-    certPEM, keyPEM = selfSignedCertificate("localhost")
-    (tmp_path / "cert.pem").write_bytes(certPEM)
-    (tmp_path / "key.pem").write_bytes(keyPEM)
-    tlsPort = await txws.serve(
-        echo,
-        f"ssl:0:interface=127.0.0.1:privateKey={tmp_path / 'key.pem'}"
-        f":certKey={tmp_path / 'cert.pem'}",
-    )
+    tlsPort = await txws.serve(echo, tlsServerDescription(tmp_path)[0])
     plainPort = await txws.serve(echo, "tcp:0:interface=127.0.0.1")
     try:
         # (openTimeout=None: only the server's answer can end these.)

@@ -25,7 +25,7 @@ import txws
 from txws.listening import AdoptedEndpoint, bindPort
 from txws.tap import Options
 
-from .realnet import freePort, selfSignedCertificate, within
+from .realnet import freePort, tlsServerDescription, within
 from .test_tap import ROOT, TWISTD
 
 pytestmark = pytest.mark.sockets
@@ -72,13 +72,7 @@ async def test_adoptedSocketServes():
 async def test_adoptedTLSSocketServes(tmp_path):
     from twisted.internet.ssl import Certificate, optionsForClientTLS
 
-    certPEM, keyPEM = selfSignedCertificate("localhost")
-    (tmp_path / "cert.pem").write_bytes(certPEM)
-    (tmp_path / "key.pem").write_bytes(keyPEM)
-    description = (
-        f"ssl:0:interface=127.0.0.1:privateKey={tmp_path / 'key.pem'}"
-        f":certKey={tmp_path / 'cert.pem'}"
-    )
+    description, certPEM, _ = tlsServerDescription(tmp_path)
     bound = await bindPort(reactor, description)
     number = bound.port
     fd = os.dup(bound.socket.fileno())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import pytest_twisted
 from twisted.internet import defer
+from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -66,6 +67,13 @@ class TestParse:
             txws.connect("ws://h/", proxy="gopher://p")
         with pytest.raises(TypeError, match="proxy must be"):
             txws.connect("ws://h/", proxy=3128)  # type: ignore[arg-type]
+
+    def test_connectRefusesAProxyThatAnEndpointReplaces(self):
+        endpoint = TCP4ClientEndpoint(MemoryReactorClock(), "127.0.0.1", 1)
+        with pytest.raises(ValueError, match="proxy 'http://p:1' with endpoint="):
+            txws.connect("ws://h/", proxy="http://p:1", endpoint=endpoint)
+        with pytest.raises(ValueError, match="proxyTLSOptions with endpoint="):
+            txws.connect("ws://h/", proxyTLSOptions=object(), endpoint=endpoint)
 
 
 class TestEnvironment:

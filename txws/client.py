@@ -458,7 +458,8 @@ def connect(
     C{None} goes direct. Redirects go through it too; a proxy that refuses
     fails with L{ProxyError <txws.exceptions.ProxyError>}.
     C{proxyTLSOptions} verifies an C{https://} proxy (default: the system's
-    trust roots for its host). C{endpoint} replaces all of this.
+    trust roots for its host). C{endpoint} replaces all of this: giving it
+    with C{proxy} or C{proxyTLSOptions} is refused with C{ValueError}.
     """
     checkOptionNames("connect", options, ClientOptions)
     if reactor is None:
@@ -470,6 +471,13 @@ def connect(
     timeout = ClientOptions(**options).openTimeout  # checks the options too
     if proxy is not True and proxy is not None:
         parseProxyURL(proxy)  # type: ignore[arg-type]  # (refused now, not later)
+        if endpoint is not None:
+            raise ValueError(
+                f"proxy {proxy!r} with endpoint=: the endpoint replaces the"
+                " connection, so the proxy would be ignored (give one of them)"
+            )
+    if proxyTLSOptions is not None and endpoint is not None:
+        raise ValueError("proxyTLSOptions with endpoint=: the endpoint replaces the proxy")
     via = (proxy, proxyTLSOptions)
     d = defer.ensureDeferred(
         _connect(parsed, reactor, endpoint, tlsOptions, redirectEndpoint, via, dict(options))

@@ -8,6 +8,7 @@ logic), the least any WebSocket server on Twisted could spend.
     pip install -e '.[bench]'
     python bench/run.py [--repeats 5] [--quick] [--only txws,autobahn]
     python bench/run.py --goals     # floor, txws and picows only, 15 repeats
+    python bench/run.py --only floor,txws,txws+malloc --workloads MiB
 
 Each measurement starts the server in a fresh process (bench/servers.py),
 drives it from this process with precomputed masked frames (echoes are
@@ -233,15 +234,25 @@ GOALS = [
 OTHER_TREES: dict[str, Path] = {}
 
 
+# A server named "KIND+malloc" is KIND with glibc's malloc told to keep freed
+# memory rather than give it back to the kernel (docs/performance.md, "Large
+# messages and glibc's malloc"): a tunable read when the process starts.
+MALLOC_TUNABLES = "glibc.malloc.trim_threshold=67108864:glibc.malloc.mmap_threshold=33554432"
+
+
 def startServer(kind: str) -> tuple[subprocess.Popen, int]:
     port = freePort()
     kind, _, revision = kind.partition("@")
     tree = OTHER_TREES[revision] if revision else HERE.parent
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    if kind.endswith("+malloc"):
+        kind = kind.removesuffix("+malloc")
+        env["GLIBC_TUNABLES"] = MALLOC_TUNABLES
     process = subprocess.Popen(
         [sys.executable, str(tree / "bench" / "servers.py"), kind, str(port)],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(tree)},
+        env=env,
     )
     line = process.stdout.readline()
     if line.strip() != "ready":

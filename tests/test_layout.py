@@ -21,6 +21,7 @@ ROOT = Path(txws.__file__).parent
 
 PURE = [
     "frames",
+    "wire",
     "speedups",
     "handshake",
     "http",

@@ -1,6 +1,7 @@
 """
-L{txws.speedups}: the C accelerator's parser loop (C{parseRun}) and the
-Python parser it stands in for give the same messages, frames and errors.
+L{txws.speedups}: the C accelerator's parser loop (C{parseRun}), its
+one-frame read (C{parseOne}) and the Python parser they stand in for give
+the same messages, frames and errors.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from txws.exceptions import ProtocolError
 from txws.frames import Parser, serializeFrame
-from txws.speedups import parseRun, ready
+from txws.speedups import parseOne, parseRun, ready
 
 needsC = pytest.mark.skipif(parseRun is None, reason="the C accelerator is not built")
 MASK = b"\x37\xfa\x21\x3d"
@@ -70,6 +71,30 @@ class TestParseRun:
             parseRun(b"", 1, True, -1, [])
         with pytest.raises(TypeError):
             parseRun(b"", 0, True)  # type: ignore[call-arg]
+
+
+@needsC
+class TestParseOne:
+    def test_one_whole_frame(self) -> None:
+        assert parseOne is not None
+        assert parseOne(serializeFrame(1, "héllo".encode(), mask=MASK), True, -1) == "héllo"
+        assert parseOne(serializeFrame(2, bytes(70000), mask=MASK), True, -1) == bytes(70000)
+        assert parseOne(serializeFrame(2, b"\x01"), False, 1) == b"\x01"
+
+    def test_not_exactly_one(self) -> None:
+        assert parseOne is not None
+        one = serializeFrame(1, b"ok", mask=MASK)
+        for data in (b"", one + one, one[:-1], serializeFrame(9, b"", mask=MASK)):
+            assert parseOne(data, True, -1) is None
+        assert parseOne(serializeFrame(2, b"x" * 11, mask=MASK), True, 10) is None
+        assert parseOne(serializeFrame(1, b"\xff", mask=MASK), True, -1) is None
+
+    def test_bad_arguments(self) -> None:
+        assert parseOne is not None
+        with pytest.raises(TypeError):
+            parseOne(b"", True)  # type: ignore[call-arg]
+        with pytest.raises(TypeError):
+            parseOne("text", True, -1)  # type: ignore[arg-type]
 
 
 # A stream of frames that C takes, Python takes, and that are errors.
@@ -164,6 +189,23 @@ def test_c_and_python_parse_alike(frames, masked, cuts, pauseEvery) -> None:
     )
 
 
+@needsC
+@given(
+    frames=st.lists(FRAMES, max_size=2),
+    masked=st.booleans(),
+    limit=st.sampled_from([-1, 0, 10, 300, 70000]),
+    cut=st.integers(min_value=0, max_value=3),
+)
+@settings(max_examples=300, deadline=None)
+def test_parseOne_is_parseRun_of_exactly_one_frame(frames, masked, limit, cut) -> None:
+    data = b"".join(encode(kind, payload, masked) for kind, payload in frames)
+    data = data[: len(data) - cut]
+    out: list[str | bytes] = []
+    assert parseRun is not None and parseOne is not None
+    whole = parseRun(data, 0, masked, limit, out) == len(data) and len(out) == 1
+    assert parseOne(data, masked, limit) == (out[0] if whole else None)
+
+
 @pytest.mark.skipif(ready is None, reason="the C accelerator is not built")
 class TestReady:
     """C{ready(value)}: an awaitable that gives C{value} at once."""
@@ -209,6 +251,6 @@ class TestReady:
 def test_accelerator_in_use() -> None:
     """CI builds the C accelerator; TXWS_NO_SPEEDUPS runs the pure-Python path."""
     if os.environ.get("TXWS_NO_SPEEDUPS"):
-        assert parseRun is None and ready is None
+        assert parseRun is None and parseOne is None and ready is None
     else:
-        assert parseRun is not None and ready is not None, "the C accelerator was not built"
+        assert None not in (parseRun, parseOne, ready), "the C accelerator was not built"

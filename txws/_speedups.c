@@ -158,16 +158,116 @@ done:
 }
 
 /*
+ * The frame at d[0:avail] if it is whole and a message on its own: FIN
+ * set, no reserved bits, text or binary, masked if and only if `masked`, a
+ * payload of at most `limit` bytes (-1: no limit), and for text, valid
+ * UTF-8. Returns 1 with *message (str for text, bytes for binary) and
+ * *size (the frame's length) set; 0 for anything else, which is the Python
+ * parser's to parse and report; -1 with an exception set on failure.
+ */
+static int
+parse_frame(const unsigned char *d, Py_ssize_t avail, int masked, Py_ssize_t limit,
+            PyObject **message, Py_ssize_t *size)
+{
+    Py_ssize_t header = 2;
+    uint64_t length;
+    unsigned char b0, b1;
+    const unsigned char *key = NULL, *payload;
+    unsigned char scratch[512];
+
+    if (avail < 2)
+        return 0;
+    b0 = d[0];
+    b1 = d[1];
+    if ((b0 != 0x81 && b0 != 0x82) || ((b1 & 0x80) != 0) != masked)
+        return 0;
+    length = b1 & 0x7F;
+    if (length == 126) {
+        if (avail < 4)
+            return 0;
+        length = ((uint64_t)d[2] << 8) | d[3];
+        header = 4;
+    }
+    else if (length == 127) {
+        int i;
+        if (avail < 10)
+            return 0;
+        length = 0;
+        for (i = 2; i < 10; i++)
+            length = (length << 8) | d[i];
+        header = 10;
+    }
+    if (masked) {
+        if (avail < header + 4)
+            return 0;
+        key = d + header;
+        header += 4;
+    }
+    /* (A length over the limit or what is left also covers the 64-bit
+       length's top bit: the Python parser refuses those.) */
+    if ((limit >= 0 && length > (uint64_t)limit) || length > (uint64_t)(avail - header))
+        return 0;
+    payload = d + header;
+    if (b0 == 0x82) {
+        if (masked) {
+            *message = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)length);
+            if (*message != NULL)
+                unmask(payload, (unsigned char *)PyBytes_AS_STRING(*message),
+                       (Py_ssize_t)length, key);
+        }
+        else
+            *message = PyBytes_FromStringAndSize((const char *)payload, (Py_ssize_t)length);
+    }
+    else {
+        const unsigned char *text = payload;
+        unsigned char *heap = NULL;
+
+        if (masked) {
+            if (length <= sizeof(scratch))
+                text = scratch;
+            else {
+                text = heap = PyMem_Malloc((size_t)length);
+                if (heap == NULL) {
+                    PyErr_NoMemory();
+                    return -1;
+                }
+            }
+            unmask(payload, (unsigned char *)text, (Py_ssize_t)length, key);
+        }
+        *message = PyUnicode_DecodeUTF8((const char *)text, (Py_ssize_t)length, NULL);
+        PyMem_Free(heap);
+        if (*message == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+            /* The Python parser raises the protocol's own error. */
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    if (*message == NULL)
+        return -1;
+    *size = header + (Py_ssize_t)length;
+    return 1;
+}
+
+static int
+parse_arguments(PyObject *const *args, int *masked, Py_ssize_t *limit)
+{
+    *masked = PyObject_IsTrue(args[0]);
+    if (*masked < 0)
+        return -1;
+    *limit = PyLong_AsSsize_t(args[1]);
+    if (*limit == -1 && PyErr_Occurred())
+        return -1;
+    return 0;
+}
+
+/*
  * parse_run(buf, pos, masked, limit, out) -> int
  *
  * From buf[pos:], parse the run of whole frames that are each a message on
- * their own: FIN set, no reserved bits, text or binary, masked if and only
- * if `masked`, a payload of at most `limit` bytes (-1: no limit), and for
- * text, valid UTF-8. Append each message to the list `out` (str for text,
- * bytes for binary) and return the position of the first byte not parsed:
- * anything else (a control frame, a fragment, a frame not yet whole, a
- * protocol error, invalid UTF-8) is left to the Python parser, which
- * reports it.
+ * their own (see parse_frame), append each message to the list `out` and
+ * return the position of the first byte not parsed: anything else (a
+ * control frame, a fragment, a frame not yet whole, a protocol error,
+ * invalid UTF-8) is left to the Python parser, which reports it.
  */
 static PyObject *
 speedups_parse_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -177,7 +277,6 @@ speedups_parse_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t pos, end, limit;
     int masked;
     PyObject *out;
-    unsigned char scratch[512];
 
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "parse_run() takes exactly 5 arguments");
@@ -186,11 +285,7 @@ speedups_parse_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     pos = PyLong_AsSsize_t(args[1]);
     if (pos == -1 && PyErr_Occurred())
         return NULL;
-    masked = PyObject_IsTrue(args[2]);
-    if (masked < 0)
-        return NULL;
-    limit = PyLong_AsSsize_t(args[3]);
-    if (limit == -1 && PyErr_Occurred())
+    if (parse_arguments(args + 2, &masked, &limit) < 0)
         return NULL;
     out = args[4];
     if (!PyList_Check(out)) {
@@ -207,93 +302,60 @@ speedups_parse_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     for (;;) {
-        Py_ssize_t avail = end - pos, header = 2;
-        uint64_t length;
-        unsigned char b0, b1;
-        const unsigned char *key = NULL, *payload;
         PyObject *message;
-        int appended;
+        Py_ssize_t size;
+        int parsed = parse_frame(d + pos, end - pos, masked, limit, &message, &size), appended;
 
-        if (avail < 2)
+        if (parsed == 0)
             break;
-        b0 = d[pos];
-        b1 = d[pos + 1];
-        if ((b0 != 0x81 && b0 != 0x82) || ((b1 & 0x80) != 0) != masked)
-            break;
-        length = b1 & 0x7F;
-        if (length == 126) {
-            if (avail < 4)
-                break;
-            length = ((uint64_t)d[pos + 2] << 8) | d[pos + 3];
-            header = 4;
-        }
-        else if (length == 127) {
-            int i;
-            if (avail < 10)
-                break;
-            length = 0;
-            for (i = 2; i < 10; i++)
-                length = (length << 8) | d[pos + i];
-            header = 10;
-        }
-        if (masked) {
-            if (avail < header + 4)
-                break;
-            key = d + pos + header;
-            header += 4;
-        }
-        /* (A length over the limit or what is left also covers the 64-bit
-           length's top bit: the Python parser refuses those.) */
-        if ((limit >= 0 && length > (uint64_t)limit) || length > (uint64_t)(avail - header))
-            break;
-        payload = d + pos + header;
-        if (b0 == 0x82) {
-            if (masked) {
-                message = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)length);
-                if (message != NULL)
-                    unmask(payload, (unsigned char *)PyBytes_AS_STRING(message),
-                           (Py_ssize_t)length, key);
-            }
-            else
-                message = PyBytes_FromStringAndSize((const char *)payload, (Py_ssize_t)length);
-        }
-        else {
-            const unsigned char *text = payload;
-            unsigned char *heap = NULL;
-
-            if (masked) {
-                if (length <= sizeof(scratch))
-                    text = scratch;
-                else {
-                    text = heap = PyMem_Malloc((size_t)length);
-                    if (heap == NULL) {
-                        PyErr_NoMemory();
-                        goto error;
-                    }
-                }
-                unmask(payload, (unsigned char *)text, (Py_ssize_t)length, key);
-            }
-            message = PyUnicode_DecodeUTF8((const char *)text, (Py_ssize_t)length, NULL);
-            PyMem_Free(heap);
-            if (message == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
-                /* The Python parser raises the protocol's own error. */
-                PyErr_Clear();
-                break;
-            }
-        }
-        if (message == NULL)
+        if (parsed < 0)
             goto error;
         appended = PyList_Append(out, message);
         Py_DECREF(message);
         if (appended < 0)
             goto error;
-        pos += header + (Py_ssize_t)length;
+        pos += size;
     }
     PyBuffer_Release(&view);
     return PyLong_FromSsize_t(pos);
 error:
     PyBuffer_Release(&view);
     return NULL;
+}
+
+/*
+ * parse_one(data, masked, limit) -> str | bytes | None
+ *
+ * The message if `data` is exactly one frame that parse_run would parse,
+ * else None: the usual read of a request-response exchange, in one call.
+ */
+static PyObject *
+speedups_parse_one(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    Py_ssize_t limit, size = 0;
+    int masked, parsed;
+    PyObject *message = NULL;
+
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "parse_one() takes exactly 3 arguments");
+        return NULL;
+    }
+    if (parse_arguments(args + 1, &masked, &limit) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    parsed = parse_frame((const unsigned char *)view.buf, view.len, masked, limit, &message, &size);
+    if (parsed > 0 && size != view.len) {
+        Py_CLEAR(message);
+        parsed = 0;
+    }
+    PyBuffer_Release(&view);
+    if (parsed < 0)
+        return NULL;
+    if (parsed == 0)
+        Py_RETURN_NONE;
+    return message;
 }
 
 /*
@@ -388,6 +450,8 @@ static PyMethodDef speedups_methods[] = {
      "mask_join(pieces, key) -> bytes: mask(b''.join(pieces), key) in one pass."},
     {"parse_run", (PyCFunction)(void (*)(void))speedups_parse_run, METH_FASTCALL,
      "parse_run(buf, pos, masked, limit, out) -> int: whole one-frame messages, parsed."},
+    {"parse_one", (PyCFunction)(void (*)(void))speedups_parse_one, METH_FASTCALL,
+     "parse_one(data, masked, limit): the message if data is one such frame, else None."},
     {"ready", speedups_ready, METH_O, "ready(value): an awaitable of value, at once."},
     {NULL, NULL, 0, NULL}
 };

@@ -20,7 +20,7 @@ import struct
 from collections.abc import Callable
 
 from .exceptions import PayloadTooBig, ProtocolError
-from .speedups import applyMask, maskJoin, parseRun
+from .speedups import applyMask, maskJoin, parseOne, parseRun
 from .wire import (
     COALESCE,
     NORMAL_CODES,
@@ -156,11 +156,12 @@ class Parser:
         self.requireMask = requireMask
         self.maxSize = maxSize
         self.maxFrameSize = maxFrameSize
-        # The fast path's one check of both limits: the smaller.
+        # The fast path's one check of both limits: the smaller (-1: none).
         if maxFrameSize is None or (maxSize is not None and maxSize < maxFrameSize):
-            self._smallLimit = maxSize
+            small = maxSize
         else:
-            self._smallLimit = maxFrameSize
+            small = maxFrameSize
+        self._smallLimit = -1 if small is None else small
         self.allowedRsv = allowedRsv
         self.compressedRsv = compressedRsv
         self.paused = self.streaming = False
@@ -206,21 +207,27 @@ class Parser:
                 self._buf = None
         else:
             masked = self.requireMask
-            length = len(data) - (6 if masked else 2)
+            whole = self.whole
             self.parsing = True
             try:
+                if parseOne is not None and whole is not None and not self._remaining:
+                    # The usual read, one whole message in one frame, in one C call.
+                    message = None if self._fragmented else parseOne(data, masked, self._smallLimit)
+                    if message is not None:
+                        whole(message)
+                        return
+                length = len(data) - (6 if masked else 2)
                 if (
                     0 <= length < 126
                     and (data[0] == 0x81 or data[0] == 0x82)
                     and data[1] == (0x80 | length if masked else length)
                     and not self._remaining
                     and not self._fragmented
-                    and (self._smallLimit is None or length <= self._smallLimit)
+                    and (self._smallLimit < 0 or length <= self._smallLimit)
                 ):
                     # The usual read: one small text or binary frame, whole,
                     # unfragmented, without reserved bits.
                     payload = applyMask(data[6:], data[2:6]) if masked else data[2:]
-                    whole = self.whole
                     if whole is not None and data[0] == 0x82:
                         whole(payload)
                     elif whole is not None:
@@ -270,7 +277,7 @@ class Parser:
         end = len(buf)
         pos = 0
         whole = self.whole if parseRun is not None else None
-        limit = -1 if self._smallLimit is None else self._smallLimit
+        limit = self._smallLimit
         tried = -1  # where parseRun last stopped: the frame there is Python's
         while pos < end and not self.paused:
             remaining = self._remaining

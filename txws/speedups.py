@@ -18,7 +18,7 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["applyMask", "maskJoin", "parseRun", "ready"]
+__all__ = ["applyMask", "maskJoin", "parseOne", "parseRun", "ready"]
 
 BytesLike = bytes | bytearray | memoryview
 
@@ -59,6 +59,14 @@ it stopped. Anything else, an error included, is left for the Python parser
 to parse and report. C{None} without the C accelerator.
 """
 
+parseOne: Callable[[BytesLike, bool, int], str | bytes | None] | None = None
+"""
+C{parseOne(data, masked, limit)}: the message if C{data} is exactly one
+frame that L{parseRun} would parse, else C{None} (and for everything else
+too: the Python parser parses and reports it). C{None} without the C
+accelerator.
+"""
+
 ready: Callable[[object], Awaitable[Any]] | None = None
 """
 C{ready(value)}: an awaitable that gives C{value} at once, with no Python
@@ -75,4 +83,5 @@ if not os.environ.get("TXWS_NO_SPEEDUPS"):
         applyMask = _speedups.mask  # type: ignore[assignment]
         maskJoin = _speedups.mask_join  # type: ignore[assignment]
         parseRun = _speedups.parse_run
+        parseOne = _speedups.parse_one
         ready = _speedups.ready

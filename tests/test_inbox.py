@@ -56,6 +56,16 @@ def test_drainedOnceBelowResumeAt() -> None:
     assert drained == [None]
 
 
+def test_wakeTellsDrained() -> None:
+    """A reader woken takes its message as L{Inbox.pop} does: C{drained} is told."""
+    inbox, drained = makeInbox(limit=4)
+    reader = inbox.get()
+    for message in ["a", "b"]:
+        inbox.put(message)
+    inbox.wake()
+    assert reader.result == "a" and drained == [None] and inbox.drained is None
+
+
 def test_noLimit() -> None:
     """Without C{maxQueue}, the limit is never reached."""
     inbox = Inbox(None)

@@ -166,8 +166,10 @@ class Inbox:
     def wake(self) -> None:
         """Hand queued messages to waiting readers."""
         readers = self.readers
-        while readers and self.messages:
-            readers.pop(0).callback(self.pop())
+        messages = self.messages  # (made once, never replaced)
+        while readers and messages:
+            # L{pop}, inline while nobody waits for the queue to drain.
+            readers.pop(0).callback(messages.popleft() if self.drained is None else self.pop())
 
     def close(self, ok: bool, error: Callable[[], ConnectionClosed]) -> None:
         """

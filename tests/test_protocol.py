@@ -858,6 +858,10 @@ class TestHeldWrites:
         # After 40 KB sent in one read, all but at most HOLD_LIMIT reached the transport.
         assert sizes and sizes[0] >= 40 * 1004 - HOLD_LIMIT
         assert len(conn.framesSent()) == 40
+        # The writer's markers for "holding, nothing held" stayed empty.
+        from txws.writer import _WROTE, HOLDING
+
+        assert HOLDING == [] and _WROTE == []
 
     def test_closing_writes_what_is_held_before_closing_tcp(self):
         async def handler(ws):

@@ -142,6 +142,10 @@ HOLDING: list[bytes] = []
 """What the connection sets L{FrameWriter.held} to when a read begins:
 holding, and nothing written yet (never appended to)."""
 
+_WROTE: list[bytes] = []
+# L{FrameWriter.held} once the read's first frame went at once, or what was
+# held was written: holding, with nothing held (never appended to either).
+
 
 class FrameWriter:
     """
@@ -270,12 +274,12 @@ class FrameWriter:
             # The first frame of the read goes at once: a read answered by one
             # frame costs nothing more.
             self.transport.write(header + payload)
-            self.held = []
+            self.held = _WROTE
         else:
             self._hold(header + payload)
 
     def _hold(self, frame: bytes) -> None:
-        if self.held is HOLDING:
+        if self.held is HOLDING or self.held is _WROTE:
             self.held = []
         self.held.append(frame)  # type: ignore[union-attr]
         self._heldSize += len(frame)
@@ -285,7 +289,7 @@ class FrameWriter:
     def _writeHeld(self) -> None:
         held = self.held
         assert held is not None
-        self.held = []
+        self.held = _WROTE
         self._heldSize = 0
         self.transport.write(held[0] if len(held) == 1 else b"".join(held))
 

@@ -163,10 +163,11 @@ done:
  * payload of at most `limit` bytes (-1: no limit), and for text, valid
  * UTF-8. Returns 1 with *message (str for text, bytes for binary) and
  * *size (the frame's length) set; 0 for anything else, which is the Python
- * parser's to parse and report; -1 with an exception set on failure.
+ * parser's to parse and report, and, if `exact`, for a frame that does not
+ * end at d[avail]; -1 with an exception set on failure.
  */
 static int
-parse_frame(const unsigned char *d, Py_ssize_t avail, int masked, Py_ssize_t limit,
+parse_frame(const unsigned char *d, Py_ssize_t avail, int masked, Py_ssize_t limit, int exact,
             PyObject **message, Py_ssize_t *size)
 {
     Py_ssize_t header = 2;
@@ -206,6 +207,8 @@ parse_frame(const unsigned char *d, Py_ssize_t avail, int masked, Py_ssize_t lim
     /* (A length over the limit or what is left also covers the 64-bit
        length's top bit: the Python parser refuses those.) */
     if ((limit >= 0 && length > (uint64_t)limit) || length > (uint64_t)(avail - header))
+        return 0;
+    if (exact && length != (uint64_t)(avail - header))
         return 0;
     payload = d + header;
     if (b0 == 0x82) {
@@ -304,7 +307,7 @@ speedups_parse_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     for (;;) {
         PyObject *message;
         Py_ssize_t size;
-        int parsed = parse_frame(d + pos, end - pos, masked, limit, &message, &size), appended;
+        int parsed = parse_frame(d + pos, end - pos, masked, limit, 0, &message, &size), appended;
 
         if (parsed == 0)
             break;
@@ -345,11 +348,7 @@ speedups_parse_one(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
         return NULL;
-    parsed = parse_frame((const unsigned char *)view.buf, view.len, masked, limit, &message, &size);
-    if (parsed > 0 && size != view.len) {
-        Py_CLEAR(message);
-        parsed = 0;
-    }
+    parsed = parse_frame((const unsigned char *)view.buf, view.len, masked, limit, 1, &message, &size);
     PyBuffer_Release(&view);
     if (parsed < 0)
         return NULL;

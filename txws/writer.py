@@ -279,9 +279,10 @@ class FrameWriter:
             self._hold(header + payload)
 
     def _hold(self, frame: bytes) -> None:
-        if self.held is HOLDING or self.held is _WROTE:
-            self.held = []
-        self.held.append(frame)  # type: ignore[union-attr]
+        held = self.held
+        if not held:  # (HOLDING or _WROTE: a list of one's own is never empty)
+            held = self.held = []
+        held.append(frame)
         self._heldSize += len(frame)
         if self._heldSize >= HOLD_LIMIT:
             self._writeHeld()
